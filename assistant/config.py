@@ -1,0 +1,86 @@
+"""Settings: one frozen dataclass, checked when constructed, with ASSISTANT_* environment overrides."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+from .errors import ConfigError
+
+SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf")
+
+
+@dataclass(frozen=True)
+class Settings:
+    seeds: Path = Path("seeds")
+    index: Path = Path("index")
+    model: str = ""  # a local sentence-transformers folder; "" = the packaged all-MiniLM-L6-v2
+    threads: int = 2  # torch and FAISS threads; this product targets 2-core machines
+    batch_size: int = 32
+    # splitting (part of the index fingerprint)
+    min_words: int = 60
+    max_words: int = 120
+    overlap_sentences: int = 1
+    max_tokens: int = 256  # the model's window; a passage never exceeds it
+    # retrieval
+    k: int = 5
+    candidates: int = 30  # dense top-n and BM25 top-n before fusion
+    rescore: int = 12  # fused candidates rescored at sentence level
+    rrf_k: int = 60
+    # documents
+    max_file_mb: float = 20.0
+    auto_refresh: bool = True  # notice seeds/ changes before answering and rebuild
+    max_question_chars: int = 2000
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "seeds", Path(self.seeds))
+        object.__setattr__(self, "index", Path(self.index))
+        checks = [
+            (self.threads >= 1, "threads must be at least 1"),
+            (self.batch_size >= 1, "batch_size must be at least 1"),
+            (1 <= self.min_words <= self.max_words, "need 1 <= min_words <= max_words"),
+            (self.overlap_sentences >= 0, "overlap_sentences must be 0 or more"),
+            (self.max_tokens >= 16, "max_tokens must be at least 16"),
+            (self.k >= 1, "k must be at least 1"),
+            (self.candidates >= 1, "candidates must be at least 1"),
+            (self.rescore >= 1, "rescore must be at least 1"),
+            (self.rrf_k >= 1, "rrf_k must be at least 1"),
+            (self.max_file_mb > 0, "max_file_mb must be positive"),
+            (self.max_question_chars >= 10, "max_question_chars must be at least 10"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(f"Invalid setting: {message}.")
+        if self.seeds.resolve() == self.index.resolve():
+            raise ConfigError("seeds and index must be different folders.")
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        """Defaults, then ASSISTANT_<FIELD> environment variables, then explicit overrides."""
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = os.environ.get(f"ASSISTANT_{f.name.upper()}")
+            if raw is None:
+                continue
+            values[f.name] = _parse(f.name, raw, type(getattr(cls(), f.name)))
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)
+
+
+def _parse(name: str, raw: str, kind: type) -> object:
+    try:
+        if kind is bool:
+            if raw.strip().lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.strip().lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if kind is Path:
+            return Path(raw)
+        return kind(raw)
+    except ValueError:
+        raise ConfigError(f"ASSISTANT_{name.upper()}={raw!r} is not a valid {kind.__name__}.") from None

@@ -1,0 +1,478 @@
+"""Load documents from seeds/ and split them into passages with exact character offsets.
+
+Everything here is a pure function of its inputs. The one invariant that matters:
+for every passage `p` of document `d`, `d.text[p.start:p.end] == p.text`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import Path
+
+from .config import SUPPORTED_SUFFIXES
+from .types import Document, Passage
+
+TokenCounter = Callable[[str], int]
+
+# ---------------------------------------------------------------------------------------------------
+# Loading
+
+
+@dataclass(frozen=True)
+class SeedFile:
+    """A file found in seeds/: what the cheap staleness check compares."""
+
+    doc: str
+    path: Path
+    size: int
+    mtime_ns: int
+
+
+def scan(seeds: Path) -> tuple[list[SeedFile], list[tuple[str, str]]]:
+    """List the supported files under seeds/ (sorted, hidden files skipped) without reading them.
+
+    Returns (files, skipped) where skipped holds (path, reason) for files that are left out,
+    such as symlinks that lead outside seeds/.
+    """
+    seeds = Path(seeds)
+    if not seeds.is_dir():
+        return [], []
+    root = seeds.resolve()
+    files: list[SeedFile] = []
+    skipped: list[tuple[str, str]] = []
+    for dirpath, dirnames, filenames in os.walk(seeds, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.startswith("."):
+                continue
+            path = Path(dirpath) / name
+            rel = path.relative_to(seeds).as_posix()
+            if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+                skipped.append((rel, f"unsupported file type; use one of {', '.join(SUPPORTED_SUFFIXES)}"))
+                continue
+            if path.is_symlink():
+                target = path.resolve()
+                if not target.is_relative_to(root):
+                    skipped.append((rel, "symlink that points outside seeds/ (ignored for safety)"))
+                    continue
+            try:
+                st = path.stat()
+            except OSError as exc:
+                skipped.append((rel, f"cannot be read ({exc.strerror})"))
+                continue
+            files.append(SeedFile(rel, path, st.st_size, st.st_mtime_ns))
+    return files, skipped
+
+
+def load(seed: SeedFile, max_bytes: int) -> Document:
+    """Read one file into a Document. Raises ValueError with a user-facing reason when it is unusable."""
+    if seed.size > max_bytes:
+        raise ValueError(
+            f"larger than the {max_bytes / 1e6:.0f} MB limit (raise ASSISTANT_MAX_FILE_MB or split the file)"
+        )
+    try:
+        data = seed.path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"cannot be read ({exc.strerror})") from None
+    if not data.strip():
+        raise ValueError("empty file")
+    suffix = seed.path.suffix.lower()
+    if suffix == ".pdf":
+        text = pdf_text(data)
+    else:
+        if b"\x00" in data[:8192]:
+            raise ValueError(f"binary data, not text (is it really a {suffix} file?)")
+        try:
+            decoded = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValueError("not UTF-8 text; re-save it with UTF-8 encoding") from None
+        # The same newline handling as Path.read_text(), so offsets match what users read back.
+        text = decoded.replace("\r\n", "\n").replace("\r", "\n")
+        if suffix in (".html", ".htm"):
+            text = html_text(text)
+    if not text.strip():
+        raise ValueError("no readable text in it")
+    return Document(
+        doc=seed.doc,
+        text=text,
+        sha256=hashlib.sha256(data).hexdigest(),
+        size=seed.size,
+        mtime_ns=seed.mtime_ns,
+    )
+
+
+def load_all(seeds: Path, max_bytes: int) -> tuple[list[Document], list[tuple[str, str]]]:
+    """Load every usable document under seeds/; the rest are reported as (path, reason)."""
+    files, skipped = scan(seeds)
+    docs: list[Document] = []
+    for seed in files:
+        try:
+            docs.append(load(seed, max_bytes))
+        except ValueError as exc:
+            skipped.append((seed.doc, str(exc)))
+    return docs, skipped
+
+
+_HIDDEN_TAGS = {"script", "style", "head", "title", "template", "noscript", "svg", "iframe", "object"}
+_BLOCK_TAGS = {
+    "p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table", "section",
+    "article", "header", "footer", "blockquote", "pre", "hr", "dd", "dt", "figcaption", "main", "nav",
+}
+
+
+class _VisibleText(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.hidden = 0
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag in _HIDDEN_TAGS:
+            self.hidden += 1
+        elif tag in _BLOCK_TAGS:
+            self.parts.append("\n")
+
+    def handle_startendtag(self, tag: str, attrs: list) -> None:
+        if tag in _BLOCK_TAGS:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _HIDDEN_TAGS:
+            self.hidden = max(0, self.hidden - 1)
+        elif tag in _BLOCK_TAGS:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self.hidden:
+            self.parts.append(re.sub(r"\s+", " ", data))
+
+
+def html_text(markup: str) -> str:
+    """The visible text of an HTML page: one line per block, scripts and styles dropped."""
+    parser = _VisibleText()
+    parser.feed(markup)
+    parser.close()
+    lines = (line.strip() for line in "".join(parser.parts).split("\n"))
+    return "\n".join(line for line in lines if line)
+
+
+def pdf_text(data: bytes) -> str:
+    """The text of a PDF, pages separated by a blank line."""
+    from pypdf import PdfReader  # imported here: only PDF users pay for it
+
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        pages = [(page.extract_text() or "").strip() for page in reader.pages]
+    except Exception as exc:  # pypdf raises many types on damaged files
+        raise ValueError(f"unreadable PDF ({type(exc).__name__})") from None
+    return "\n\n".join(p for p in pages if p)
+
+
+def read_document(seeds: Path, doc: str, max_bytes: int = 1 << 62) -> Document:
+    """Load one document by its name relative to seeds/ (used to show sources in context)."""
+    seeds = Path(seeds)
+    path = seeds / doc
+    if not path.resolve().is_relative_to(seeds.resolve()):
+        raise ValueError(f"{doc} is outside seeds/")
+    st = path.stat()
+    return load(SeedFile(doc, path, st.st_size, st.st_mtime_ns), max_bytes)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Sentences
+
+_ABBREVIATIONS = {
+    "mr", "mrs", "ms", "dr", "prof", "st", "jr", "sr", "vs", "etc", "e.g", "i.e", "no", "fig", "gen",
+    "gov", "sen", "rep", "inc", "ltd", "co", "corp", "jan", "feb", "mar", "apr", "jun", "jul", "aug",
+    "sep", "sept", "oct", "nov", "dec", "approx", "dept", "est", "col", "lt", "sgt", "capt", "cf", "al",
+    "u.s", "u.k", "u.n", "e.u", "a.m", "p.m",
+}
+_TERMINAL = re.compile(r"[.!?…]+[\"”’'\)\]]*")
+_OPENERS = "“\"‘'([¿¡"
+_CLOSE_QUOTES = "”\"’'"
+_ATTRIBUTION = re.compile(
+    r"^[\w’'.\- ]{0,60}?\b(said|says|added|adds|told|asked|asks|wrote|writes|stated|noted|explained|"
+    r"argued|replied|warned|insisted|continued)\b[^.!?]{0,60}[.!?]?$",
+    re.IGNORECASE,
+)
+_MAX_QUOTE_WORDS = 90  # a quotation longer than this may be split at its inner sentence ends
+
+
+@dataclass(frozen=True)
+class Span:
+    start: int
+    end: int
+
+
+def _is_boundary(text: str, match: re.Match[str]) -> bool:
+    end = match.end()
+    nxt = end
+    while nxt < len(text) and text[nxt] in " \t":
+        nxt += 1
+    if nxt == end:  # no space after: "3.5", "U.S.-led", "e.g.x"
+        return nxt >= len(text)
+    if nxt >= len(text):
+        return True
+    following = text[nxt]
+    if not (following.isupper() or following.isdigit() or following in _OPENERS):
+        return False
+    if match.group() == ".":  # a bare period may end an abbreviation or an initial
+        word = re.search(r"([\w.]+)$", text[: match.start()])
+        if word:
+            w = word.group(1).lower()
+            if w in _ABBREVIATIONS or (len(w) == 1 and w.isalpha()):
+                return False
+            if re.fullmatch(r"(\w\.)+\w", w):  # U.S, e.g, a.m
+                return False
+    return True
+
+
+def _quote_depth_before(text: str, pos: int) -> int:
+    """How many quotations are open at `pos` (curly quotes counted; straight quotes toggle)."""
+    depth = 0
+    straight_open = False
+    for ch in text[:pos]:
+        if ch == "“":
+            depth += 1
+        elif ch == "”":
+            depth = max(0, depth - 1)
+        elif ch == '"':
+            straight_open = not straight_open
+    return depth + (1 if straight_open else 0)
+
+
+def sentences(text: str, start: int = 0, end: int | None = None) -> list[Span]:
+    """Sentence spans of text[start:end], with absolute offsets, leading/trailing space excluded.
+
+    A newline ends a sentence unless it is a soft wrap inside a paragraph. Sentence ends inside a
+    quotation do not split it (up to a length bound), and a short attribution such as
+    "Merz said." stays with the quotation before it.
+    """
+    end = len(text) if end is None else end
+    spans: list[Span] = []
+    for line_start, line_end in _lines(text, start, end):
+        spans.extend(_line_sentences(text, line_start, line_end))
+    return spans
+
+
+def _lines(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
+    """Paragraph-ish units: a newline is a break unless it is a soft wrap (the line before ends
+    mid-sentence and is long, and the next line continues in lower case)."""
+    pos = start
+    seg_start = start
+    while pos < end:
+        nl = text.find("\n", pos, end)
+        if nl == -1:
+            break
+        before = text[seg_start:nl].rstrip()
+        after_match = re.match(r"[ \t]*(\S)", text[nl + 1 : end])
+        soft = (
+            before
+            and after_match is not None
+            and len(text[text.rfind("\n", seg_start, nl) + 1 : nl].strip()) >= 40
+            and not re.search(r"[.!?:;…\"”’)\]]$", before)
+            and after_match.group(1).islower()
+        )
+        if not soft:
+            yield seg_start, nl
+            seg_start = nl + 1
+        pos = nl + 1
+    yield seg_start, end
+
+
+def _line_sentences(text: str, start: int, end: int) -> list[Span]:
+    # trim surrounding white space
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    if start >= end:
+        return []
+    line = text[start:end]
+    pieces: list[tuple[int, int, bool]] = []  # (start, end, ends_inside_quote)
+    cur = 0
+    for m in _TERMINAL.finditer(line):
+        if m.end() >= len(line) or not _is_boundary(line, m):
+            continue
+        inside = _quote_depth_before(line, m.end()) > 0
+        pieces.append((cur, m.end(), inside))
+        cur = m.end()
+        while cur < len(line) and line[cur] in " \t":
+            cur += 1
+    if cur < len(line):
+        pieces.append((cur, len(line), False))
+
+    merged: list[list[int]] = []
+    glue_next = False
+    for p_start, p_end, inside in pieces:
+        words = len(line[p_start:p_end].split())
+        attribution = _ATTRIBUTION.match(line[p_start:p_end]) is not None and words <= 8
+        prev_words = len(line[merged[-1][0] : merged[-1][1]].split()) if merged else 0
+        if merged and (glue_next and prev_words + words <= _MAX_QUOTE_WORDS or attribution):
+            merged[-1][1] = p_end
+        else:
+            merged.append([p_start, p_end])
+        glue_next = inside
+    return [Span(start + s, start + e) for s, e in merged]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Passages
+
+
+def word_count(text: str) -> int:
+    return len(text.split())
+
+
+def _is_heading(text: str, span: Span, is_markdown: bool) -> bool:
+    line = text[span.start : span.end]
+    if line.startswith("#") and is_markdown:
+        return True
+    if "\n" in line:
+        return False
+    line_start = text.rfind("\n", 0, span.start) + 1
+    line_end = text.find("\n", span.end)
+    line_end = len(text) if line_end == -1 else line_end
+    whole_line = text[line_start:line_end].strip()
+    if whole_line != line.strip():
+        return False  # a heading is a line of its own
+    words = word_count(line)
+    return 1 <= words <= 10 and len(line) <= 80 and not re.search(r"[.,;:]$", line)
+
+
+def _fit(text: str, span: Span, count_tokens: TokenCounter, max_tokens: int) -> list[Span]:
+    """Cut a span that exceeds the token window at clause ends, else at word ends, so nothing is
+    silently truncated by the model."""
+    if count_tokens(text[span.start : span.end]) <= max_tokens:
+        return [span]
+    chunk = text[span.start : span.end]
+    cut_points = [m.end() for m in re.finditer(r"[,;:—–)]\s+|\s+", chunk)]
+    clause_cuts = {m.end() for m in re.finditer(r"[,;:—–)]\s+", chunk)}
+    best = None
+    lo = 0
+    # the longest prefix that fits, preferring a clause end
+    for cut in cut_points:
+        if count_tokens(chunk[:cut].rstrip()) > max_tokens:
+            break
+        lo = cut
+        if cut in clause_cuts:
+            best = cut
+    if best is None or best < lo // 2:
+        best = lo
+    if best == 0:  # a single enormous "word": cut by characters
+        best = max(1, len(chunk) // 2)
+        while best > 1 and count_tokens(chunk[:best]) > max_tokens:
+            best //= 2
+    head_end = span.start + len(chunk[:best].rstrip())
+    rest_start = span.start + best
+    while rest_start < span.end and text[rest_start].isspace():
+        rest_start += 1
+    out = [Span(span.start, head_end)]
+    if rest_start < span.end:
+        out.extend(_fit(text, Span(rest_start, span.end), count_tokens, max_tokens))
+    return out
+
+
+def passage_id(doc: str, start: int, end: int, text: str) -> str:
+    h = hashlib.sha256(f"{doc}\x00{start}\x00{end}\x00{text}".encode())
+    return h.hexdigest()[:24]
+
+
+def split(
+    document: Document,
+    count_tokens: TokenCounter,
+    *,
+    min_words: int = 60,
+    max_words: int = 120,
+    overlap: int = 1,
+    max_tokens: int = 256,
+) -> list[Passage]:
+    """Split a document into passages of whole sentences.
+
+    About min_words..max_words words, `overlap` whole sentences repeated from the previous passage,
+    never across a heading, never more than `max_tokens` model tokens.
+    """
+    text = document.text
+    is_markdown = document.doc.lower().endswith(".md")
+    spans: list[Span] = []
+    for s in sentences(text):
+        spans.extend(_fit(text, s, count_tokens, max_tokens))
+
+    sections: list[tuple[str, list[Span]]] = []
+    for s in spans:
+        if _is_heading(text, s, is_markdown) or not sections:
+            heading = text[s.start : s.end].lstrip("#").strip() if _is_heading(text, s, is_markdown) else ""
+            sections.append((heading, [s]))
+        else:
+            sections[-1][1].append(s)
+
+    passages: list[Passage] = []
+    for heading, section in sections:
+        for first, last in _chunk(text, section, count_tokens, min_words, max_words, overlap, max_tokens):
+            start, end = section[first].start, section[last].end
+            body = text[start:end]
+            passages.append(Passage(passage_id(document.doc, start, end, body), document.doc, start, end, body,
+                                    heading))
+    return passages
+
+
+def _chunk(
+    text: str,
+    section: list[Span],
+    count_tokens: TokenCounter,
+    min_words: int,
+    max_words: int,
+    overlap: int,
+    max_tokens: int,
+) -> list[tuple[int, int]]:
+    """Group a section's sentences into (first, last) index ranges."""
+    words = [word_count(text[s.start : s.end]) for s in section]
+
+    def fits(first: int, last: int) -> bool:
+        return (
+            sum(words[first : last + 1]) <= max_words
+            and count_tokens(text[section[first].start : section[last].end]) <= max_tokens
+        )
+
+    groups: list[tuple[int, int]] = []
+    first = 0
+    i = 0
+    n = len(section)
+    while i < n:
+        last = i
+        while last + 1 < n and fits(first, last + 1):
+            last += 1
+        groups.append((first, last))
+        if last + 1 >= n:
+            break
+        i = last + 1
+        # carry the last `overlap` sentences over, when they are short enough to leave room
+        new_first = i
+        for back in range(1, overlap + 1):
+            candidate = i - back
+            if candidate <= groups[-1][0] or sum(words[candidate:i]) > max_words // 3:
+                break
+            if not fits(candidate, i):
+                break
+            new_first = candidate
+        first = new_first
+
+    # a short tail is folded into the group before it, when the two still fit the window
+    if len(groups) >= 2:
+        (p_first, p_last), (t_first, t_last) = groups[-2], groups[-1]
+        tail_new_words = sum(words[p_last + 1 : t_last + 1])
+        combined = text[section[p_first].start : section[t_last].end]
+        if (
+            tail_new_words < min_words // 2
+            and sum(words[p_first : t_last + 1]) <= max_words + min_words // 2
+            and count_tokens(combined) <= max_tokens
+        ):
+            groups[-2:] = [(p_first, t_last)]
+    return groups
+

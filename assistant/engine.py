@@ -1,0 +1,161 @@
+"""The Assistant: one object that owns settings, the model, the current index snapshot, and the
+staleness check. The CLI, the web app and Python users all go through it."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import unicodedata
+from pathlib import Path
+
+from . import index as indexer
+from . import search as retriever
+from . import store
+from .config import Settings
+from .embed import Embedder, shared_embedder
+from .errors import DamagedIndexError, QuestionError
+from .types import BuildReport, Hit
+
+log = logging.getLogger(__name__)
+
+REFRESH_INTERVAL = 1.0  # seconds between two staleness checks of seeds/
+
+
+class Assistant:
+    """Question answering over the documents in `seeds` with the index kept in `index`.
+
+    Nothing heavy happens here: the model loads on first use, the index on first question.
+    """
+
+    def __init__(
+        self,
+        seeds: str | Path | None = None,
+        index: str | Path | None = None,
+        *,
+        settings: Settings | None = None,
+        embedder: Embedder | None = None,
+        auto_refresh: bool | None = None,
+        **overrides: object,
+    ) -> None:
+        base = settings or Settings.from_env()
+        changes = {"seeds": seeds, "index": index, "auto_refresh": auto_refresh, **overrides}
+        self.settings = base.with_(**{k: v for k, v in changes.items() if v is not None})
+        self._embedder = embedder
+        self._cache: retriever.VectorCache | None = None
+        self._snapshot: store.Snapshot | None = None
+        self._build_lock = threading.Lock()
+        self._load_lock = threading.Lock()
+        self._last_check = 0.0
+        self.last_report: BuildReport | None = None
+        self.building = False
+
+    # -- components --------------------------------------------------------------------------------
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            s = self.settings
+            self._embedder = shared_embedder(s.model, s.threads, s.batch_size)
+        return self._embedder
+
+    @property
+    def vectors(self) -> retriever.VectorCache:
+        if self._cache is None:
+            self._cache = retriever.VectorCache(self.embedder)
+        return self._cache
+
+    # -- index ---------------------------------------------------------------------------------------
+
+    def build(self, progress: indexer.Progress | None = None) -> BuildReport:
+        """Bring the index up to date with seeds/ (incremental). Safe to call from several threads:
+        builds run one at a time while questions keep using the previous generation."""
+        with self._build_lock:
+            self.building = True
+            try:
+                report, snapshot = indexer.build(self.settings, self.embedder, progress)
+            finally:
+                self.building = False
+            self._snapshot = snapshot
+            self._last_check = time.monotonic()
+            self.last_report = report
+            return report
+
+    def snapshot(self) -> store.Snapshot:
+        """The index generation to answer from: loaded on first use, rebuilt when missing, damaged,
+        made with other settings, or older than seeds/ (when auto_refresh is on)."""
+        if self._snapshot is None:
+            with self._load_lock:
+                if self._snapshot is None:
+                    self._snapshot = self._load_or_build()
+                    self._last_check = time.monotonic()
+        elif self.settings.auto_refresh and time.monotonic() - self._last_check >= REFRESH_INTERVAL:
+            self._last_check = time.monotonic()
+            if self.is_stale() and not self._build_lock.locked():
+                log.info("seeds/ changed: updating the index")
+                self.build()
+        return self._snapshot
+
+    def is_stale(self) -> bool:
+        """True when files under seeds/ appeared, vanished, or changed size or time since the build."""
+        current = self._snapshot
+        return current is None or indexer.seeds_changed(self.settings, current.manifest)
+
+    def _load_or_build(self) -> store.Snapshot:
+        digest, _ = indexer.fingerprint(self.settings, self.embedder)
+        try:
+            manifest = store.read_manifest(self.settings.index)
+            if manifest is not None and manifest["fingerprint"] == digest:
+                snapshot = store.load(self.settings.index, manifest)
+                if not self.settings.auto_refresh or not indexer.seeds_changed(self.settings, manifest):
+                    return snapshot
+                self._snapshot = snapshot  # keep answering from it if another process is building
+        except DamagedIndexError as exc:
+            log.warning("%s", exc)
+        self.build()
+        return self._snapshot
+
+    def documents(self) -> list[dict]:
+        """The indexed documents with their passage counts, and the files that were skipped."""
+        snap = self.snapshot()
+        counts: dict[str, int] = {}
+        for p in snap.passages:
+            counts[p.doc] = counts.get(p.doc, 0) + 1
+        docs = [
+            {"doc": name, "passages": counts.get(name, 0), "chars": info.get("chars", 0), "status": "indexed"}
+            for name, info in sorted(snap.documents.items())
+        ]
+        skipped = [
+            {"doc": name, "passages": 0, "chars": 0, "status": f"skipped: {why}"}
+            for name, why in sorted(snap.manifest.get("skipped", {}).items())
+        ]
+        return docs + skipped
+
+    # -- questions -----------------------------------------------------------------------------------
+
+    def retrieve(self, question: str, k: int | None = None) -> list[Hit]:
+        """The k passages that best match the question, best first, with exact document offsets."""
+        query = clean_question(question, self.settings.max_question_chars)
+        s = self.settings
+        k = s.k if k is None else k
+        if k < 1:
+            raise QuestionError("k must be at least 1.")
+        return retriever.search(self.snapshot(), self.vectors, query, k, s.candidates, s.rescore, s.rrf_k)
+
+
+def clean_question(question: str, max_chars: int) -> str:
+    """The question with control characters removed; a clear error when it is empty or too long."""
+    if not isinstance(question, str):
+        raise QuestionError("The question must be text.")
+    cleaned = "".join(
+        " " if unicodedata.category(ch) in ("Cc", "Cf") and ch not in "\u200d" else ch for ch in question
+    )
+    cleaned = " ".join(cleaned.split())
+    if not cleaned:
+        raise QuestionError("The question is empty: type a question about your documents.")
+    if len(cleaned) > max_chars:
+        raise QuestionError(
+            f"The question is {len(cleaned):,} characters long; the limit is {max_chars:,}. "
+            "Ask about one thing at a time, or quote only the part you need."
+        )
+    return cleaned

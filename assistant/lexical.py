@@ -1,0 +1,96 @@
+"""Words as search terms: tokenising, stemming, and the BM25 index (bm25s) over passages."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+_WORD = re.compile(r"[^\W_]+(?:[.\-][^\W_]+)*")
+
+STOPWORDS = frozenset(
+    """a about above after again against all am an and any are as at be because been before being below
+    between both but by can could did do does doing down during each few for from further had has have
+    having he her here hers herself him himself his how i if in into is it its itself just me more most my
+    myself no nor not now of off on once only or other our ours ourselves out over own same she should so
+    some such than that the their theirs them themselves then there these they this those through to too
+    under until up very was we were what when where which while who whom why will with would you your
+    yours yourself yourselves s t d ll m re ve also says said""".split()
+)
+
+
+@lru_cache(maxsize=1)
+def _stemmer():
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased words, accents folded, in order ("U.S." stays one word: "u.s")."""
+    folded = unicodedata.normalize("NFKD", text.lower())
+    folded = "".join(ch for ch in folded if not unicodedata.combining(ch))
+    return _WORD.findall(folded.replace("’", "'").replace("'", " "))
+
+
+def terms(text: str) -> list[str]:
+    """Search terms: words without stopwords, stemmed."""
+    kept = [w for w in words(text) if w not in STOPWORDS]
+    return _stemmer().stemWords(kept) if kept else []
+
+
+class Lexicon:
+    """BM25 over passage texts. Saved with bm25s' own JSON + NumPy files (no pickle)."""
+
+    def __init__(self, retriever) -> None:
+        self._retriever = retriever
+        indptr = np.asarray(retriever.scores["indptr"])
+        df = np.diff(indptr)  # the score matrix is column-compressed by term: passages per term
+        n = max(int(retriever.scores.get("num_docs", 1)), 1)
+        self._idf = {term: float(np.log(1 + (n - df[i] + 0.5) / (df[i] + 0.5)))
+                     for term, i in retriever.vocab_dict.items() if i < len(df)}
+        self._unseen_idf = float(np.log(1 + (n + 0.5) / 0.5))
+
+    def idf(self, term: str) -> float:
+        """Inverse document frequency of a stemmed term (a term no passage has gets the maximum)."""
+        return self._idf.get(term, self._unseen_idf)
+
+    def overlap(self, query_terms: list[str], text: str) -> float:
+        """The IDF-weighted share of the query's terms that occur in `text` (0..1)."""
+        wanted = set(query_terms)
+        if not wanted:
+            return 0.0
+        present = wanted.intersection(terms(text))
+        return sum(self.idf(t) for t in present) / sum(self.idf(t) for t in wanted)
+
+    @classmethod
+    def build(cls, texts: list[str]) -> Lexicon:
+        import bm25s
+
+        retriever = bm25s.BM25()
+        retriever.index([terms(t) for t in texts], show_progress=False)
+        return cls(retriever)
+
+    def save(self, folder: Path) -> None:
+        self._retriever.save(str(folder), show_progress=False)
+
+    @classmethod
+    def load(cls, folder: Path) -> Lexicon:
+        import bm25s
+
+        return cls(bm25s.BM25.load(str(folder), allow_pickle=False, show_progress=False, verbosity=0))
+
+    def top(self, query: str, n: int) -> list[tuple[int, float]]:
+        """The n best passages for the query as (row, score), best first; only rows that match a term."""
+        vocab = self._retriever.vocab_dict
+        ids = [vocab[t] for t in terms(query) if t in vocab]
+        if not ids:
+            return []
+        scores = self._retriever.get_scores_from_ids(ids)
+        n = min(n, len(scores))
+        rows = np.argpartition(-scores, n - 1)[:n]
+        rows = rows[np.argsort(-scores[rows], kind="stable")]
+        return [(int(r), float(scores[r])) for r in rows if scores[r] > 0]

@@ -1,0 +1,246 @@
+"""The on-disk index: a manifest plus one immutable generation folder.
+
+    index/
+      manifest.json          format version, fingerprint, documents, current generation, file checksums
+      .lock                  held while a build writes (two builds serialise)
+      gen-<time>-<rand>/
+        faiss.index          inner product over L2-normalised vectors; also the vector cache
+        passages.jsonl       one passage per line, row i <-> vector i
+        bm25/                bm25s JSON + .npy files
+
+A save writes a fresh generation folder, fsyncs it, then atomically replaces manifest.json.
+Old generations are deleted only after that, so a crash at any point leaves a loadable index.
+Nothing here unpickles: JSON, NumPy without pickle, and FAISS's own format.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DamagedIndexError, IndexBusyError
+from .lexical import Lexicon
+from .types import Passage
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+LOCK = ".lock"
+GEN_PREFIX = "gen-"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One loaded generation: everything a query needs, never mutated after loading."""
+
+    generation: str
+    passages: tuple[Passage, ...]
+    vectors: np.ndarray
+    faiss_index: object
+    lexicon: Lexicon
+    manifest: dict = field(repr=False)
+
+    @property
+    def documents(self) -> dict[str, dict]:
+        return self.manifest.get("documents", {})
+
+
+def read_manifest(index_dir: Path) -> dict | None:
+    """The manifest, or None when there is no index yet. A damaged one raises DamagedIndexError."""
+    path = Path(index_dir) / MANIFEST
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise DamagedIndexError(f"Cannot read {path}: {exc.strerror}.") from None
+    try:
+        manifest = json.loads(raw)
+    except ValueError:
+        raise DamagedIndexError(f"{path} is damaged (not valid JSON); the index will be rebuilt.") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_VERSION:
+        raise DamagedIndexError(
+            f"{path} is from another version of this program or not ours; the index will be rebuilt."
+        )
+    for key, kind in (("generation", str), ("fingerprint", str), ("documents", dict), ("files", dict)):
+        if not isinstance(manifest.get(key), kind):
+            raise DamagedIndexError(f"{path} is missing '{key}'; the index will be rebuilt.")
+    return manifest
+
+
+def load(index_dir: Path, manifest: dict | None = None) -> Snapshot | None:
+    """Load the current generation, checking every file against the manifest's checksums."""
+    import faiss
+
+    index_dir = Path(index_dir)
+    manifest = read_manifest(index_dir) if manifest is None else manifest
+    if manifest is None:
+        return None
+    generation = manifest["generation"]
+    if not generation.startswith(GEN_PREFIX) or "/" in generation or ".." in generation:
+        raise DamagedIndexError(f"{index_dir / MANIFEST} names an invalid generation; the index will be rebuilt.")
+    folder = index_dir / generation
+    for rel, expected in manifest["files"].items():
+        path = folder / rel
+        if not path.resolve().is_relative_to(folder.resolve()) or not path.is_file():
+            raise DamagedIndexError(f"Index file {path} is missing; the index will be rebuilt.")
+        if path.stat().st_size != expected.get("size") or _sha256(path) != expected.get("sha256"):
+            raise DamagedIndexError(
+                f"Index file {path} does not match its checksum (damaged or tampered with); "
+                "the index will be rebuilt."
+            )
+    try:
+        passages = tuple(_read_passages(folder / "passages.jsonl"))
+        faiss_index = faiss.read_index(str(folder / "faiss.index"))
+        vectors = faiss_index.reconstruct_n(0, faiss_index.ntotal) if faiss_index.ntotal else np.zeros(
+            (0, faiss_index.d), dtype=np.float32
+        )
+        lexicon = Lexicon.load(folder / "bm25")
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+        raise DamagedIndexError(f"The index in {folder} cannot be read ({exc}); it will be rebuilt.") from None
+    if faiss_index.ntotal != len(passages):
+        raise DamagedIndexError(f"The index in {folder} is inconsistent; it will be rebuilt.")
+    return Snapshot(generation, passages, np.asarray(vectors, dtype=np.float32), faiss_index, lexicon, manifest)
+
+
+def save(
+    index_dir: Path,
+    passages: list[Passage],
+    vectors: np.ndarray,
+    lexicon: Lexicon,
+    manifest_fields: dict,
+    before_commit=None,
+) -> Snapshot:
+    """Write a new generation and switch the manifest to it atomically. Returns it as a Snapshot.
+
+    `before_commit` is a test hook called after the generation is on disk, before the manifest switch.
+    """
+    import faiss
+
+    index_dir = Path(index_dir)
+    index_dir.mkdir(parents=True, exist_ok=True)
+    generation = f"{GEN_PREFIX}{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+    folder = index_dir / generation
+    folder.mkdir()
+    try:
+        with open(folder / "passages.jsonl", "w", encoding="utf-8") as f:
+            for p in passages:
+                f.write(json.dumps(_passage_record(p), ensure_ascii=False) + "\n")
+        flat = faiss.IndexFlatIP(vectors.shape[1])
+        if len(vectors):
+            flat.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        faiss.write_index(flat, str(folder / "faiss.index"))
+        lexicon.save(folder / "bm25")
+        files = {}
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            _fsync_file(path)
+            files[path.relative_to(folder).as_posix()] = {"size": path.stat().st_size, "sha256": _sha256(path)}
+        for d in [folder / "bm25", folder]:
+            _fsync_dir(d)
+        if before_commit is not None:
+            before_commit()
+        manifest = {"format": FORMAT_VERSION, **manifest_fields, "generation": generation, "files": files}
+        write_manifest(index_dir, manifest)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return Snapshot(generation, tuple(passages), vectors, flat, lexicon, manifest)
+
+
+def write_manifest(index_dir: Path, manifest: dict) -> None:
+    """Replace manifest.json atomically: a reader sees the old one or the new one, never a mix."""
+    tmp = Path(index_dir) / f"{MANIFEST}.{secrets.token_hex(4)}.tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(manifest, f, ensure_ascii=False, indent=1, sort_keys=True)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, Path(index_dir) / MANIFEST)
+    finally:
+        tmp.unlink(missing_ok=True)
+    _fsync_dir(Path(index_dir))
+
+
+def remove_stale(index_dir: Path, keep: str | None) -> list[str]:
+    """Delete generation folders other than `keep`, and leftover temporary files. Call under the lock."""
+    removed = []
+    index_dir = Path(index_dir)
+    if not index_dir.is_dir():
+        return removed
+    for entry in index_dir.iterdir():
+        stale_gen = entry.is_dir() and entry.name.startswith(GEN_PREFIX) and entry.name != keep
+        stale_tmp = entry.is_file() and entry.name.startswith(MANIFEST) and entry.name.endswith(".tmp")
+        if stale_gen:
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry.name)
+        elif stale_tmp:
+            entry.unlink(missing_ok=True)
+            removed.append(entry.name)
+    return removed
+
+
+@contextlib.contextmanager
+def build_lock(index_dir: Path, timeout: float = 600.0) -> Iterator[None]:
+    """An exclusive lock on index/.lock: builds in other processes (or threads) wait their turn."""
+    index_dir = Path(index_dir)
+    index_dir.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + timeout
+    with open(index_dir / LOCK, "a+") as handle:
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise IndexBusyError(
+                        f"Another build has held {index_dir / LOCK} for over {timeout:.0f}s; "
+                        "wait for it to finish, or stop it and run `assistant index` again."
+                    ) from None
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _passage_record(p: Passage) -> dict:
+    return {"id": p.id, "doc": p.doc, "start": p.start, "end": p.end, "text": p.text, "heading": p.heading}
+
+
+def _read_passages(path: Path) -> Iterator[Passage]:
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            r = json.loads(line)
+            yield Passage(str(r["id"]), str(r["doc"]), int(r["start"]), int(r["end"]), str(r["text"]),
+                          str(r.get("heading", "")))
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -29,7 +29,7 @@ from .errors import AssistantError  # noqa: E402
 from .types import Answer, BuildReport, Document, Hit, Passage  # noqa: E402
 
 __all__ = ["Assistant", "AssistantError", "Answer", "BuildReport", "Document", "Hit", "Passage", "Settings",
-           "default", "retrieve"]
+           "ask", "default", "retrieve"]
 
 _default: Assistant | None = None
 
@@ -45,3 +45,8 @@ def default() -> Assistant:
 def retrieve(question: str, k: int | None = None) -> list[Hit]:
     """`Assistant().retrieve` on the default Assistant."""
     return default().retrieve(question, k)
+
+
+def ask(question: str, history: list[dict] | None = None) -> Answer:
+    """`Assistant().ask` on the default Assistant."""
+    return default().ask(question, history)

@@ -2,7 +2,9 @@
 
     assistant index                  bring index/ up to date with seeds/
     assistant search "question"      the best passages, with document offsets
-    assistant eval                   retrieval metrics on eval/seed.jsonl
+    assistant ask "question"         an answer with [n] citations and a numbered source list
+    assistant chat                   an interactive loop that keeps the conversation's history
+    assistant eval                   retrieval and answer metrics on eval/seed.jsonl
 
 Domain errors print one line ("error: ...") and exit with status 1.
 """
@@ -35,7 +37,15 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("-k", type=int, default=5, help="how many passages (default 5)")
     search.add_argument("--json", action="store_true", help="print JSON")
 
-    ev = sub.add_parser("eval", help="retrieval metrics on a question set")
+    ask = sub.add_parser("ask", help="answer a question with citations")
+    ask.add_argument("question")
+    ask.add_argument("--json", action="store_true", help="print JSON")
+    ask.add_argument("--generator", type=Path, default=None, help="a local causal LM folder (optional)")
+
+    chat = sub.add_parser("chat", help="interactive questions with follow-ups")
+    chat.add_argument("--generator", type=Path, default=None, help="a local causal LM folder (optional)")
+
+    ev = sub.add_parser("eval", help="retrieval and answer metrics on a question set")
     ev.add_argument("questions", nargs="?", type=Path, default=Path("eval/seed.jsonl"))
     ev.add_argument("-k", type=int, default=5)
     ev.add_argument("--json", action="store_true", help="print JSON")
@@ -62,7 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _assistant(args: argparse.Namespace):
     from .engine import Assistant
 
-    return Assistant(seeds=args.seeds, index=args.index, auto_refresh=False if args.no_refresh else None)
+    return Assistant(seeds=args.seeds, index=args.index, auto_refresh=False if args.no_refresh else None,
+                     generator=getattr(args, "generator", None))
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -82,20 +93,94 @@ def _run(args: argparse.Namespace) -> int:
                 print(f"[{h.rank}] {h.doc}  {h.start}-{h.end}  score {h.score:.3f}")
                 print("    " + h.text.replace("\n", "\n    "))
         return 0
+    if args.command == "ask":
+        answer = a.ask(args.question)
+        if args.json:
+            print(json.dumps(_answer_json(answer), ensure_ascii=False, indent=1))
+        else:
+            print(format_answer(answer))
+        return 0
+    if args.command == "chat":
+        return _chat(a)
     if args.command == "eval":
         from . import evaluate
 
-        report = evaluate.evaluate_retrieval(a, evaluate.load_questions(args.questions), k=args.k)
-        figures = report.as_dict()
+        records = evaluate.load_questions(args.questions)
+        figures = evaluate.evaluate_retrieval(a, records, k=args.k).as_dict()
+        answers = evaluate.answer_figures(evaluate.evaluate_answers(a, records))
         if args.json:
-            print(json.dumps(figures, ensure_ascii=False, indent=1))
-        else:
-            print(f"retrieval on {figures['questions']} questions: hit@1 {figures['hit@1']:.1%}  "
-                  f"hit@{args.k} {figures[f'hit@{args.k}']:.1%}  MRR {figures['mrr']:.3f}")
-            for miss in figures["missed"]:
-                print(f"  {miss['id']}: rank {miss['rank'] or '>' + str(args.k)}  {miss['question']}")
+            print(json.dumps({"retrieval": figures, "answers": answers}, ensure_ascii=False, indent=1))
+            return 0
+        print(f"retrieval on {figures['questions']} questions: hit@1 {figures['hit@1']:.1%}  "
+              f"hit@{args.k} {figures[f'hit@{args.k}']:.1%}  MRR {figures['mrr']:.3f}")
+        for miss in figures["missed"]:
+            print(f"  {miss['id']}: rank {miss['rank'] or '>' + str(args.k)}  {miss['question']}")
+        c = answers["counts"]
+        print(f"answers: accuracy {answers['answer_accuracy']:.1%} ({c['answerable']} questions)  "
+              f"citations on evidence {answers['citation_support']:.1%}  offsets exact {answers['offsets_exact']}  "
+              f"unanswerable abstained {answers['abstained_unanswerable']:.1%} ({c['unanswerable']})  "
+              f"false abstentions {answers['false_abstentions']:.1%}  dialogues right "
+              f"{answers['dialogues_right']:.1%} ({c['dialogues']})  ask p50 {answers['ask_p50_ms']:.0f} ms")
+        for wrong in answers["wrong"]:
+            print(f"  {wrong['id']}: {wrong['question']}\n      -> {wrong['text'][:160]}")
         return 0
     raise AssertionError(args.command)
+
+
+def format_answer(answer) -> str:
+    """The answer, then its numbered sources (doc, start-end, quoted span), or the closest matches."""
+    lines = [answer.text]
+    if answer.query:
+        lines.append(f"(searched for: {answer.query})")
+    if answer.citations:
+        lines.append("")
+        lines.append("Sources:")
+        for n, c in enumerate(answer.citations, start=1):
+            lines.append(f"  [{n}] {c.doc}  {c.start}-{c.end}  “{c.text}”")
+    elif answer.closest:
+        lines.append("")
+        lines.append("Closest matches (not an answer):")
+        for c in answer.closest:
+            flat = " ".join(c.text.split())
+            snippet = flat if len(flat) <= 200 else flat[:200] + "…"
+            lines.append(f"  - {c.doc}  {c.start}-{c.end}  {snippet}")
+    return "\n".join(lines)
+
+
+def _chat(a) -> int:
+    """Read questions from stdin until EOF or 'quit'; follow-ups use the history kept here."""
+    from .errors import AssistantError
+
+    history: list[dict] = []
+    interactive = sys.stdin.isatty()
+    if interactive:
+        print("Ask about your documents (Ctrl-D or 'quit' to leave).")
+    while True:
+        try:
+            question = input("> " if interactive else "")
+        except EOFError:
+            break
+        if question.strip().lower() in ("quit", "exit"):
+            break
+        if not question.strip():
+            continue
+        try:
+            answer = a.ask(question, history)
+        except AssistantError as exc:
+            print(f"error: {exc}")
+            continue
+        print(format_answer(answer))
+        print()
+        history += [{"role": "user", "content": question},
+                    {"role": "assistant", "content": answer.text, "query": answer.query}]
+    return 0
+
+
+def _answer_json(answer) -> dict:
+    return {"text": answer.text, "answered": answer.answered, "query": answer.query,
+            "answerer": answer.answerer, "note": answer.note,
+            "citations": [_hit_json(c) for c in answer.citations],
+            "closest": [_hit_json(c) for c in answer.closest]}
 
 
 def _hit_json(h) -> dict:

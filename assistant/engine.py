@@ -9,13 +9,18 @@ import time
 import unicodedata
 from pathlib import Path
 
+from collections.abc import Iterator
+from dataclasses import replace
+
+from . import answer as answerer
 from . import index as indexer
 from . import search as retriever
 from . import store
+from .chat import History, condense
 from .config import Settings
 from .embed import Embedder, shared_embedder
-from .errors import DamagedIndexError, QuestionError
-from .types import BuildReport, Hit
+from .errors import AssistantError, DamagedIndexError, QuestionError
+from .types import Answer, BuildReport, Hit
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +40,7 @@ class Assistant:
         *,
         settings: Settings | None = None,
         embedder: Embedder | None = None,
+        generator: str | Path | None = None,
         auto_refresh: bool | None = None,
         **overrides: object,
     ) -> None:
@@ -42,6 +48,11 @@ class Assistant:
         changes = {"seeds": seeds, "index": index, "auto_refresh": auto_refresh, **overrides}
         self.settings = base.with_(**{k: v for k, v in changes.items() if v is not None})
         self._embedder = embedder
+        self._generator = None
+        if generator is not None:
+            from .generate import Generator
+
+            self._generator = Generator(generator, threads=self.settings.threads)
         self._cache: retriever.VectorCache | None = None
         self._snapshot: store.Snapshot | None = None
         self._build_lock = threading.Lock()
@@ -143,6 +154,51 @@ class Assistant:
         return retriever.search(self.snapshot(), self.vectors, query, k, s.candidates, s.rescore, s.rrf_k)
 
 
+    def ask(self, question: str, history: History | None = None, k: int | None = None) -> Answer:
+        """Answer from the documents with [n] citations, or say plainly that they don't answer it."""
+        final = None
+        for part in self.ask_stream(question, history, k):
+            final = part
+        assert isinstance(final, Answer)
+        return final
+
+    def ask_stream(self, question: str, history: History | None = None, k: int | None = None
+                   ) -> Iterator[str | Answer]:
+        """Yield the answer's text as it is produced, then the final, verified Answer as the last item.
+
+        With a generator the streamed text is the model's raw output; the final Answer holds only what
+        survived verification (or the extractive answer), so show `Answer.text` once it arrives."""
+        cleaned = clean_question(question, self.settings.max_question_chars)
+        query = condense(cleaned, history, _previous_query(history))
+        hits = self.retrieve(query, k=max(k or self.settings.k, 6))
+        extractive = answerer.verify(answerer.compose(cleaned, query, hits), self.vectors)
+        if self._generator is not None and hits:
+            generated = yield from self._generate(cleaned, query, hits)
+            if generated is not None and generated.answered:
+                yield generated
+                return
+            extractive = replace(extractive, answerer="extractive",
+                                 note=(extractive.note + "; " if extractive.note else "")
+                                 + "the generator's answer was not supported by the passages")
+        else:
+            for claim, numbers in answerer.claims(extractive.text):
+                yield claim + "".join(f" [{n}]" for n in numbers) + " "
+        yield extractive
+
+    def _generate(self, question: str, query: str, hits: list[Hit]):
+        """Stream the generator's text; return its verified Answer, or None when it failed."""
+        pieces: list[str] = []
+        try:
+            for piece in self._generator.stream(question, hits):
+                pieces.append(piece)
+                yield piece
+        except AssistantError as exc:
+            log.warning("%s", exc)
+            return None
+        raw = Answer("".join(pieces).strip(), list(hits), True, query, "generative")
+        return answerer.verify(raw, self.vectors)
+
+
 def clean_question(question: str, max_chars: int) -> str:
     """The question with control characters removed; a clear error when it is empty or too long."""
     if not isinstance(question, str):
@@ -159,3 +215,12 @@ def clean_question(question: str, max_chars: int) -> str:
             "Ask about one thing at a time, or quote only the part you need."
         )
     return cleaned
+
+
+def _previous_query(history: History | None) -> str:
+    """The standalone query of the previous turn, when the caller kept it (the web app does)."""
+    for message in reversed(history or []):
+        if message.get("role") == "assistant":
+            query = message.get("query") or (message.get("metadata") or {}).get("query")
+            return query if isinstance(query, str) else ""
+    return ""

@@ -1,0 +1,90 @@
+"""Follow-up questions: turn (history, question) into a standalone query.
+
+No language model: pronouns that stand for a person take the person of the previous turn; an
+elliptical question ("And Belgium?", "What about Trump?") swaps the new name into the previous
+query; other follow-ups that lean on the previous turn ("Why?", "Where are those funds held?")
+carry the previous query along as context.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .answer import _NAME, intent, question_entities
+
+_PERSON_PRONOUN = re.compile(r"\b(he|she|him|her|his|hers)\b", re.IGNORECASE)
+_OTHER_ANAPHORA = re.compile(
+    r"\b(it|its|they|them|their|that|this|those|these|there|then|the same|of them|one)\b", re.IGNORECASE
+)
+_ELLIPSIS = re.compile(r"^\s*(?:and|but|what about|how about|and what about|or)\b\s*(.*?)[?.!]*\s*$", re.IGNORECASE)
+_BARE = re.compile(r"^\s*(why|how|when|where|who|what|which|really|how so|how come)\s*[?.!]*\s*$", re.IGNORECASE)
+
+History = list[dict]
+
+
+def previous_turn(history: History | None) -> tuple[str, str]:
+    """The last (user question, assistant answer) pair in the chat history."""
+    question, answer = "", ""
+    for message in reversed(history or []):
+        role, content = message.get("role"), message.get("content")
+        if not isinstance(content, str):
+            continue
+        if role == "assistant" and not answer and not question:
+            answer = content
+        elif role == "user":
+            question = content
+            break
+    return question, answer
+
+
+def person_of(previous_query: str, previous_answer: str) -> str:
+    """The person a he/she in the next question most likely refers to."""
+    if intent(previous_query).kind == "who" and previous_answer:
+        lead = re.split(r"\s\[\d+\]", previous_answer, maxsplit=1)[0]
+        names = _people(lead)
+        if names:
+            return names[0]
+    names = _people(previous_query)
+    if names:
+        return names[0]
+    names = _people(previous_answer)
+    return names[0] if names else ""
+
+
+def _people(text: str) -> list[str]:
+    """Names that look like people: the surname of a multi-word capitalised name."""
+    out = []
+    for m in _NAME.finditer(text):
+        parts = [p for p in m.group().split() if p[0].isupper()]
+        if len(parts) >= 2 and not m.group().isupper():
+            out.append(parts[-1])
+    single = [e for e in question_entities(text) if " " not in e and not e.isupper()]
+    return out or single
+
+
+def condense(question: str, history: History | None, previous_query: str = "") -> str:
+    """The standalone form of `question` given the chat so far (the question itself when it stands
+    alone). `previous_query` is the resolved query of the previous turn, when known."""
+    q = question.strip()
+    prev_question, prev_answer = previous_turn(history)
+    prev = previous_query or prev_question
+    if not prev:
+        return q
+
+    m = _ELLIPSIS.match(q)
+    if m and m.group(1):
+        new = question_entities(m.group(1)) or [m.group(1).strip()]
+        old = question_entities(prev)
+        if old and len(m.group(1).split()) <= 4:
+            return prev.replace(old[0], new[0], 1)
+        return f"{m.group(1).strip()} ({prev})"
+
+    resolved = q
+    if _PERSON_PRONOUN.search(q):
+        person = person_of(prev, prev_answer)
+        if person:
+            resolved = _PERSON_PRONOUN.sub(lambda mm: person + ("’s" if mm.group(1).lower() in ("his", "hers")
+                                                               else ""), q, count=1)
+    if _BARE.match(q) or _OTHER_ANAPHORA.search(resolved) or len(resolved.split()) <= 3:
+        return f"{resolved} ({prev})"
+    return resolved

@@ -128,6 +128,8 @@ def build(
                 store.write_manifest(settings.index, manifest)
                 previous = store.Snapshot(previous.generation, previous.passages, previous.vectors,
                                           previous.faiss_index, previous.lexicon, manifest)
+            # A build killed after its manifest switch leaves the old generation behind: clean it up here too.
+            store.remove_stale(settings.index, keep=previous.generation)
             report = BuildReport(**report_args, passages_total=len(previous.passages),
                                  seconds=time.perf_counter() - started, generation=previous.generation)
             return report, previous

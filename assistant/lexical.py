@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
 from functools import lru_cache
@@ -10,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 _WORD = re.compile(r"[^\W_]+(?:[.\-][^\W_]+)*")
+_NO_TERM = " "  # never produced by terms(): it holds white space
 
 STOPWORDS = frozenset(
     """a about above after again against all am an and any are as at be because been before being below
@@ -20,6 +22,15 @@ STOPWORDS = frozenset(
     under until up very was we were what when where which while who whom why will with would you your
     yours yourself yourselves s t d ll m re ve also says said""".split()
 )
+
+
+def _bm25s():
+    """bm25s, imported on first use. It sets its own logger to DEBUG when imported, which made every
+    `assistant index` print "DEBUG: Building index from tokens"; keep it to warnings."""
+    import bm25s
+
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    return bm25s
 
 
 @lru_cache(maxsize=1)
@@ -68,10 +79,14 @@ class Lexicon:
 
     @classmethod
     def build(cls, texts: list[str]) -> Lexicon:
-        import bm25s
-
+        bm25s = _bm25s()
         retriever = bm25s.BM25()
-        retriever.index([terms(t) for t in texts], show_progress=False)
+        tokenized = [terms(t) for t in texts]
+        if not any(tokenized):
+            # bm25s cannot index an empty vocabulary (documents of stopwords or punctuation only);
+            # a term no query can produce keeps the index valid and matches nothing.
+            tokenized = [[_NO_TERM] for _ in texts]
+        retriever.index(tokenized, show_progress=False)
         return cls(retriever)
 
     def save(self, folder: Path) -> None:
@@ -79,8 +94,7 @@ class Lexicon:
 
     @classmethod
     def load(cls, folder: Path) -> Lexicon:
-        import bm25s
-
+        bm25s = _bm25s()
         return cls(bm25s.BM25.load(str(folder), allow_pickle=False, show_progress=False, verbosity=0))
 
     def top(self, query: str, n: int) -> list[tuple[int, float]]:

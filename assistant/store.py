@@ -75,6 +75,10 @@ def read_manifest(index_dir: Path) -> dict | None:
     for key, kind in (("generation", str), ("fingerprint", str), ("documents", dict), ("files", dict)):
         if not isinstance(manifest.get(key), kind):
             raise DamagedIndexError(f"{path} is missing '{key}'; the index will be rebuilt.")
+    # build() compares these records with seeds/: a malformed one must not surface as a traceback.
+    for record in manifest["documents"].values():
+        if not isinstance(record, dict) or not isinstance(record.get("sha256"), str):
+            raise DamagedIndexError(f"{path} has a damaged document record; the index will be rebuilt.")
     return manifest
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -53,6 +54,12 @@ def scan(seeds: Path) -> tuple[list[SeedFile], list[tuple[str, str]]]:
                 continue
             path = Path(dirpath) / name
             rel = path.relative_to(seeds).as_posix()
+            try:
+                rel.encode("utf-8")
+            except UnicodeEncodeError:  # undecodable bytes in the name: it could not be stored or cited
+                rel = os.fsencode(rel).decode("utf-8", "backslashreplace")  # shows the bad bytes: caf\xe9.txt
+                skipped.append((rel, "file name is not valid UTF-8; rename it"))
+                continue
             if path.suffix.lower() not in SUPPORTED_SUFFIXES:
                 skipped.append((rel, f"unsupported file type; use one of {', '.join(SUPPORTED_SUFFIXES)}"))
                 continue
@@ -166,6 +173,8 @@ def pdf_text(data: bytes) -> str:
     """The text of a PDF, pages separated by a blank line."""
     from pypdf import PdfReader  # imported here: only PDF users pay for it
 
+    # pypdf logs its own warnings ("EOF marker not found") for files we then skip with a reason anyway.
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
     try:
         reader = PdfReader(io.BytesIO(data))
         pages = [(page.extract_text() or "").strip() for page in reader.pages]

@@ -117,7 +117,7 @@ def build(
             full_rebuild=previous is None,
         )
         for path, why in skipped:
-            log.warning("skipped %s: %s", path, why)
+            log.info("skipped %s: %s", path, why)  # reported in BuildReport.skipped; the CLI prints it
 
         if previous is not None and not (added or removed or changed):
             # Nothing to embed or write; refresh the cheap stat snapshot so the staleness check stays quiet.
@@ -216,6 +216,8 @@ def seeds_changed(settings: Settings, manifest: dict | None) -> bool:
 
 
 def _no_documents_message(seeds: Path, skipped: list[tuple[str, str]]) -> str:
+    if Path(seeds).exists() and not Path(seeds).is_dir():
+        return f"{seeds} is a file, not a folder: point to a folder of .txt, .md, .html or .pdf files."
     if not Path(seeds).is_dir():
         return f"{seeds}/ does not exist: create it and add .txt, .md, .html or .pdf files."
     message = f"{seeds}/ holds no readable documents: add .txt, .md, .html or .pdf files."

@@ -51,6 +51,7 @@ def test_index_lists_skipped_files_on_stderr(dirs, tmp_seeds, capsys):
 def test_search_prints_k_hits_with_exact_offsets(dirs, tmp_seeds, capsys):
     assert main([*dirs, "search", "When does the night train arrive in Zürich?", "-k", "2"]) == 0
     out, err = capsys.readouterr()
+    assert err == ""
     headers = list(re.finditer(r"^\[(\d+)\] (\S+)  (\d+)-(\d+)  score (-?\d+\.\d{3})$", out, re.MULTILINE))
     assert [int(m.group(1)) for m in headers] == [1, 2]
     assert headers[0].group(2) == "notes/trains.txt"

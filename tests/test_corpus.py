@@ -174,6 +174,14 @@ def test_seed_quotes_with_attribution_are_single_sentences(seed_doc):
             "Is it ready? “Not yet!” he replied. We waited.",
             ["Is it ready?", "“Not yet!” he replied.", "We waited."],
         ),
+        (
+            "“The deal is done.” Merz said. The talks end today.",
+            ["“The deal is done.” Merz said.", "The talks end today."],
+        ),
+        (
+            "\"We are ready.\" President Zelenskyy told reporters. Then he left.",
+            ["\"We are ready.\" President Zelenskyy told reporters.", "Then he left."],
+        ),
     ],
 )
 def test_quotations_and_attributions(text, expected):
@@ -377,9 +385,8 @@ def test_html_keeps_visible_text_only(tmp_path):
 
 def make_pdf(lines: list[str]) -> bytes:
     """A minimal one-page PDF with a real text stream (pypdf cannot draw text, so it is built by hand)."""
-    content = ("BT /F1 12 Tf 72 720 Td 14 TL " + " ".join(f"({line}) Tj T*" for line in lines) + " ET").encode(
-        "latin-1"
-    )
+    shown = " ".join(f"({line}) Tj T*" for line in lines)
+    content = f"BT /F1 12 Tf 72 720 Td 14 TL {shown} ET".encode("latin-1")
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
@@ -415,7 +422,7 @@ def test_pdf_text_is_extracted(tmp_path):
     assert "nine percent" in " ".join(p.text for p in passages)
 
 
-def test_bad_files_are_skipped_with_a_reason_and_never_crash(tmp_path):
+def test_bad_files_are_skipped_with_a_reason_and_never_crash(tmp_path, caplog):
     outside = tmp_path / "outside.txt"
     outside.write_text("A secret outside the seeds folder.", encoding="utf-8")
     seeds = write_docs(
@@ -435,6 +442,7 @@ def test_bad_files_are_skipped_with_a_reason_and_never_crash(tmp_path):
     os.symlink(outside, seeds / "escape.txt")
     os.symlink(seeds / "good.txt", seeds / "inside-link.txt")  # a link within seeds/ is fine
     (seeds / ".hidden.txt").write_text("Editors leave these around.", encoding="utf-8")
+    (seeds / os.fsdecode(b"caf\xe9.txt")).write_bytes(b"A file name in Latin-1, not UTF-8.")
 
     docs, skipped = loaded(seeds, max_bytes=1000)
     assert set(docs) == {"good.txt", "inside-link.txt"}
@@ -448,11 +456,40 @@ def test_bad_files_are_skipped_with_a_reason_and_never_crash(tmp_path):
         "empty.html": "no readable text",
         "report.docx": "unsupported",
         "escape.txt": "outside seeds/",
+        "caf\\xe9.txt": "file name is not valid UTF-8",
     }
     assert set(skipped) == set(expected)
     for name, fragment in expected.items():
         assert fragment in skipped[name], (name, skipped[name])
     assert not any(".hidden" in name for name in list(docs) + list(skipped))
+    # the reason is the one message: pypdf's own warnings ("EOF marker not found") stay quiet
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("pypdf")] == []
+
+
+LOADER_FRAGMENTS = st.sampled_from(
+    [b"<", b">", b"<!", b"<!--", b"-->", b"<![CDATA[", b"<?", b"</", b"<script>", b"</script>", b"<style>",
+     b"<p>", b"&", b"&#x110000;", b"&#0;", b"&nbsp;", b"a", b" ", b"\n", b"\r", b"\x00", b"\xff", b"\xc3\xa9",
+     b"\xef\xbb\xbf", b"%PDF-1.4", b"obj", b"stream", b"%%EOF"]
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    data=st.one_of(st.binary(max_size=300), st.lists(LOADER_FRAGMENTS, max_size=60).map(b"".join)),
+    suffix=st.sampled_from([".txt", ".md", ".html", ".pdf"]),
+)
+def test_loading_arbitrary_bytes_gives_a_document_or_a_reason(tmp_path, data, suffix):
+    path = tmp_path / f"file{suffix}"
+    path.write_bytes(data)
+    seeds_file = corpus.SeedFile(path.name, path, len(data), 0)
+    try:
+        document = corpus.load(seeds_file, 10**6)
+    except ValueError as exc:
+        assert str(exc)
+        return
+    assert document.text.strip()
+    if suffix in (".txt", ".md"):
+        assert document.text == path.read_text(encoding="utf-8")
 
 
 def test_missing_seeds_folder_loads_nothing(tmp_path):

@@ -49,7 +49,9 @@ def long_text(topic: str, n: int = 30) -> str:
 DOCS = {
     "gardening.txt": long_text("gardening"),
     "cooking.md": "# Cooking\n" + long_text("cooking", 12),
-    "sailing.txt": "Sailing in the archipelago needs a chart and a life jacket. The wind turns in the afternoon.\n",
+    "sailing.txt": (
+        "Sailing in the archipelago needs a chart and a life jacket. The wind turns in the afternoon.\n"
+    ),
 }
 
 
@@ -260,10 +262,12 @@ def test_documents_without_search_terms_can_be_indexed(tmp_path):
 
 def test_skipped_files_are_reported_by_the_build(cfg):
     (cfg.seeds / "broken.txt").write_bytes(b"\xff\xfe\x00\x00binary")
+    (cfg.seeds / os.fsdecode(b"r\xe9sum\xe9.txt")).write_bytes(b"A Latin-1 file name.")
     report, snap = indexer.build(cfg, HashingEmbedder())
-    assert [path for path, _ in report.skipped] == ["broken.txt"]
-    assert "broken.txt" not in snap.documents
-    assert "broken.txt" in snap.manifest["skipped"]
+    assert sorted(path for path, _ in report.skipped) == ["broken.txt", "r\\xe9sum\\xe9.txt"]
+    assert set(snap.documents) == set(DOCS)
+    assert set(snap.manifest["skipped"]) == {"broken.txt", "r\\xe9sum\\xe9.txt"}
+    assert_consistent(cfg)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -335,7 +339,8 @@ def test_exceptions_anywhere_in_a_build_leave_the_old_index(cfg, monkeypatch, wh
     assert snap.generation == old.generation
     assert generations(cfg.index) == {old.generation}
     assert leftovers(cfg.index) == []
-    assert Assistant(settings=cfg, embedder=HashingEmbedder(), auto_refresh=False).retrieve("sailing wind", k=2)
+    answering = Assistant(settings=cfg, embedder=HashingEmbedder(), auto_refresh=False)
+    assert answering.retrieve("sailing wind", k=2)
     report, _ = indexer.build(cfg, HashingEmbedder())
     assert report.changed == ("sailing.txt",)
     assert_consistent(cfg)
@@ -564,13 +569,15 @@ def test_a_stale_index_on_disk_is_refreshed_when_first_loaded(cfg):
 # No documents
 
 
-@pytest.mark.parametrize("how", ["emptied", "only-bad-files", "deleted"])
+@pytest.mark.parametrize("how", ["emptied", "only-bad-files", "deleted", "a-file"])
 def test_no_documents_is_a_clear_error_and_keeps_the_index(cfg, how):
     indexer.build(cfg, HashingEmbedder())
     manifest = (cfg.index / store.MANIFEST).read_bytes()
     gens = generations(cfg.index)
-    if how == "deleted":
+    if how in ("deleted", "a-file"):
         shutil.rmtree(cfg.seeds)
+        if how == "a-file":
+            cfg.seeds.write_text("Not a folder.", encoding="utf-8")
     else:
         for path in cfg.seeds.iterdir():
             path.unlink()
@@ -585,6 +592,8 @@ def test_no_documents_is_a_clear_error_and_keeps_the_index(cfg, how):
         assert "empty.txt: empty file" in message
     if how == "deleted":
         assert "does not exist" in message
+    if how == "a-file":
+        assert "is a file, not a folder" in message
 
     assert (cfg.index / store.MANIFEST).read_bytes() == manifest
     assert generations(cfg.index) == gens
@@ -709,12 +718,14 @@ CONCURRENT_BUILD = textwrap.dedent(
 def test_two_build_processes_serialise(cfg, tmp_path):
     log = tmp_path / "events.log"
     procs = [
-        subprocess.Popen([sys.executable, "-c", CONCURRENT_BUILD, str(cfg.seeds), str(cfg.index), words, str(log)],
-                         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        subprocess.Popen(
+            [sys.executable, "-c", CONCURRENT_BUILD, str(cfg.seeds), str(cfg.index), words, str(log)],
+            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
         for words in ("60", "90")
     ]
     for p in procs:
-        out, err = p.communicate(timeout=120)
+        _, err = p.communicate(timeout=120)
         assert p.returncode == 0, err.decode()
     events = [line.split() for line in log.read_text().splitlines()]
     assert [kind for kind, _ in events] == ["start", "end", "start", "end"]

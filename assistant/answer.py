@@ -17,10 +17,11 @@ from .search import VectorCache
 from .types import Answer, Hit, Sentence
 
 # Calibrated on eval/seed.jsonl (answerable vs unanswerable questions); see `assistant eval`.
-ABSTAIN_BELOW = 0.52  # best adjusted sentence score under which the documents are taken not to answer
+ABSTAIN_BELOW = 0.545  # best adjusted sentence score under which the documents are taken not to answer
 SUPPORT_SIMILARITY = 0.55  # verify(): claim-to-span cosine needed (with enough shared words)
 SUPPORT_OVERLAP = 0.5  # verify(): share of the claim's content words found in its span
 MISSING_ENTITY_PENALTY = 0.15  # a one-word name in the question that the passages never mention
+VALUE_MARGIN = 0.25  # a sentence holding the asked-for value may score at most this far below the best
 EXTRA_SENTENCE_MARGIN = 0.08  # a second or third sentence must score within this of the best
 MAX_SENTENCES = 3
 
@@ -63,36 +64,43 @@ class Intent:
     unit: str = ""  # for quantity questions: the noun counted ("troops"), when given
 
 
+_MONEY_WORDS = {"money", "cash", "funding", "funds", "aid", "capital", "assets"}
+
+
 def intent(question: str) -> Intent:
+    """Classify the question by the kind of answer it wants (a rule list, first match wins)."""
     q = question.strip()
     low = q.lower()
     entities = tuple(question_entities(q))
-    speaker = ""
     m = re.search(r"\b(?:what|how)\s+(?:did|does|do|has|have)\s+(.+?)\s+(?:say|said|call|describe|think|mean)\b", q,
                   re.IGNORECASE)
     if m:
-        speaker = m.group(1).strip()
-        return Intent("say", speaker, entities)
-    m = re.search(r"\baccording to\s+([A-Z][\w’'\-]+(?:\s[A-Z][\w’'\-]+)*)", q)
-    if m and re.search(r"\bwhat\b", low) and re.search(r"\b(?:say|said|call)\b", low):
-        return Intent("say", m.group(1), entities)
+        return Intent("say", m.group(1).strip(), entities)
+    m = re.search(r"\baccording to\s+(?:the\s+)?([\w.’'\- ]+?)\s*[,?]", q)
+    speaker = m.group(1).strip() if m else ""
     if re.search(r"\bwhat (?:date|day)\b|\bon which date\b", low):
-        return Intent("date", entities=entities)
+        return Intent("date", speaker, entities)
+    if re.search(r"\bhow long\b|\bfor how long\b|\bhow many (?:years|months|weeks|days|hours)\b", low):
+        return Intent("duration", speaker, entities)
     if re.search(r"\bwhen\b|\bby when\b|\bwhich (?:day|weekday|month|year)\b|\bwhat (?:year|month|time)\b", low):
-        return Intent("when", entities=entities)
-    m = re.search(r"\bhow (?:many|much)\s+([a-z]+)?", low)
-    if m or re.search(r"\bhow (?:large|big|long|far|old|strong)\b|\bwhat (?:number|amount|size)\b", low):
-        unit = m.group(1) if m and m.group(1) and m.group(1) not in STOPWORDS else ""
-        return Intent("quantity", entities=entities, unit=unit)
-    if re.search(r"\bwho\b|\bwhose\b|\bwhich (?:person|leader|official|president|negotiators?)\b", low):
-        return Intent("who", entities=entities)
+        return Intent("when", speaker, entities)
+    m = re.search(r"\bhow (many|much)\s+([a-z]+)?", low)
+    if m or re.search(r"\bhow (?:large|big|far|old|strong)\b|\bwhat(?: is| was| are| were)?(?: the)? (?:number|amount|size|total)\b", low):
+        unit = ""
+        if m and m.group(2) and m.group(2) not in STOPWORDS:
+            unit = m.group(2) if m.group(1) == "many" or m.group(2) in _MONEY_WORDS else ""
+        return Intent("quantity", speaker, entities, unit)
     if re.search(r"\bwhat is the name\b|\bwhat was the name\b|\bname the\b", low):
-        return Intent("name", entities=entities)
-    if re.search(r"\bwhere\b|\bwhich (?:city|country|place|region|town)\b|\bin which (?:city|country)\b", low):
-        return Intent("where", entities=entities)
+        return Intent("name", speaker, entities)
+    if re.search(r"\bwho\b|\bwhose\b|\bwhich (?:person|leader|official|president|negotiators?)\b", low):
+        return Intent("who", speaker, entities)
+    if re.search(r"\bwhere\b|\bin which (?:\w+ )?(?:city|country|place|town)\b", low):
+        return Intent("where", speaker, entities)
+    if re.search(r"\bwhich (?:other )?(?:\w+ )?(?:city|country|countries|nation|place|region|town)\b", low):
+        return Intent("entity", speaker, entities)
     if re.search(r"^\s*why\b", low):
-        return Intent("why", entities=entities)
-    return Intent("what", entities=entities)
+        return Intent("why", speaker, entities)
+    return Intent("what", speaker, entities)
 
 
 def question_entities(question: str) -> list[str]:
@@ -137,6 +145,18 @@ class Candidate:
     value: str = ""
 
 
+_DURATION = re.compile(
+    r"\b(?:nearly |about |almost |more than |some |over )?(?:\d+|" + _NUMBER_WORDS + r")\s(?:full-scale\s)?"
+    r"(?:years?|months?|weeks?|days?|hours?|minutes?)\b"
+    r"|\b(?:not\s(?:\w+\s){0,4})?forever\b|\bright now\b|\bfor now\b|\bindefinitely\b"
+    r"|\b(?:until|by)\s(?:Christmas|the end of \w+|next \w+|" + _MONTHS + r"|" + _DAYS + r")\b",
+    re.IGNORECASE,
+)
+_CURRENCY = re.compile(r"[€$£]|\b(?:euros?|dollars?|pounds?)\b", re.IGNORECASE)
+_VALUE_KINDS = {"quantity": "number", "duration": "length of time", "when": "time", "date": "date",
+                "who": "name", "name": "name", "entity": "name", "where": "place"}
+
+
 def _value(kind: str, text: str, question: str, unit: str = "") -> str:
     """The asked-for value, verbatim from the sentence, or "" when the sentence has none."""
     q_words = set(words(question))
@@ -145,10 +165,16 @@ def _value(kind: str, text: str, question: str, unit: str = "") -> str:
         return not set(words(candidate)) <= q_words
 
     if kind == "quantity":
-        found = [m.group().strip() for m in _QUANTITY.finditer(text)
+        found = [m for m in _QUANTITY.finditer(text)
                  if new(m.group()) and not re.search(r"Article[\s-]$", text[: m.start()])]
-        if unit and found and not any(t in terms(text) for t in terms(unit)):
-            return ""
+        if unit in _MONEY_WORDS:
+            found = [m for m in found if _CURRENCY.search(m.group()) or _CURRENCY.search(text[m.end() : m.end() + 12])]
+        elif unit:
+            unit_terms = set(terms(unit))
+            found = [m for m in found if unit_terms & set(terms(" ".join(text[m.end() :].split()[:3])))]
+        return found[0].group().strip() if found else ""
+    if kind == "duration":
+        found = [m.group().strip() for m in _DURATION.finditer(text) if new(m.group())]
         return found[0] if found else ""
     if kind == "date":
         found = [m.group() for m in _CALENDAR_DATE.finditer(text)]
@@ -156,19 +182,27 @@ def _value(kind: str, text: str, question: str, unit: str = "") -> str:
     if kind == "when":
         found = [m.group().strip() for m in _DATE.finditer(text) if new(m.group())]
         return found[0] if found else ""
-    if kind in ("who", "name", "where"):
+    if kind == "where":
+        places = [m for m in _NAME.finditer(text) if _is_name(m, text, kind) and new(m.group())
+                  and re.search(r"\b(?:in|at|from)\s(?:an?\s|the\s)?$", text[: m.start()][-10:])]
+        venues = [m for m in re.finditer(r"\b(?:at|in) (?:a|an|the) (?:[\w-]+ ){0,2}?(?:conference|meeting|summit|"
+                                         r"dinner|hall|office|headquarters|embassy|session|house|building|room)\b",
+                                         text) if new(m.group())]
+        found = places + venues
+        return _nearest(found, text, question).group().strip() if found else ""
+    if kind in ("who", "name", "entity"):
         names = [m for m in _NAME.finditer(text) if _is_name(m, text, kind) and new(m.group())]
-        if kind == "where":
-            names = [m for m in names if re.search(r"\b(?:in|at|from|to)\s$", text[: m.start()][-6:])]
-        if not names:
-            return ""
-        anchors = [i for i, w in enumerate(_token_positions(text)) if w in set(terms(question))]
-        if not anchors:
-            return names[0].group()
-        positions = _token_offsets(text)
-        anchor_chars = [positions[i] for i in anchors]
-        return min(names, key=lambda m: min(abs(m.start() - a) for a in anchor_chars)).group()
+        return _nearest(names, text, question).group() if names else ""
     return ""
+
+
+def _nearest(found: list[re.Match[str]], text: str, question: str) -> re.Match[str]:
+    """The candidate closest to where the question's terms occur in the sentence."""
+    wanted = set(terms(question))
+    anchors = [m.start() for m in re.finditer(r"\S+", text) if wanted & set(terms(m.group()))]
+    if not anchors:
+        return found[0]
+    return min(found, key=lambda m: min(abs(m.start() - a) for a in anchors))
 
 
 _NOT_NAMES = re.compile(r"^(?:" + _DAYS + "|" + _MONTHS + r"|There’s|There|This|That|Those|These|It|Its|It’s|"
@@ -184,18 +218,11 @@ def _is_name(m: re.Match[str], text: str, kind: str) -> bool:
         return False
     if len(parts) == 1 and (parts[0].isupper() or "." in parts[0]):
         return False
-    if kind == "name" and len(parts) < 2:
-        return False
+    if kind == "name" and (len(parts) < 2 or any(p.isupper() or "." in p or p[0].isdigit() for p in parts)
+                           or _NOT_NAMES.match(parts[0])):
+        return False  # "what is the name of ..." wants a proper name: two or more words, no acronyms
     at_start = text[: m.start()].strip(" “\"‘(") == ""
     return not (at_start and len(parts) == 1)
-
-
-def _token_positions(text: str) -> list[str]:
-    return [terms(m.group())[0] if terms(m.group()) else "" for m in re.finditer(r"\S+", text)]
-
-
-def _token_offsets(text: str) -> list[int]:
-    return [m.start() for m in re.finditer(r"\S+", text)]
 
 
 def speaker_matches(speaker: str, text: str, previous: str) -> tuple[bool, bool]:
@@ -224,10 +251,27 @@ def speaker_matches(speaker: str, text: str, previous: str) -> tuple[bool, bool]
     return quoted, False
 
 
+_PRONOUN = re.compile(r"\b(?:he|she|they|his|her|their|him|them)\b", re.IGNORECASE)
+W_VALUE = 0.08  # the sentence holds the kind of value asked for (its absence costs W_NO_VALUE)
+W_NO_VALUE = 0.12
+W_SPEAKER = 0.15  # "what did X say": a quotation attributed to X
+W_ACCORDING = 0.08  # "..., according to X?": a sentence attributed to X
+W_COREF = 0.10  # the sentence refers by pronoun to a name of the question named just before it
+W_ENTITY_ABSENT = 0.05  # the passage lacks a name of the question that other retrieved passages have
+W_FOCUS = 0.10  # share of the user's own question terms (not the carried-over context) in the sentence
+_REFERRING_START = re.compile(r"^[“\"‘]?(?:This|That|These|Those|It|Its|They|Their|Such)\b")
+
+
 def candidates(question: str, query: str, hits: list[Hit], kind: Intent) -> list[Candidate]:
     """Every sentence of the hits, scored for how well it answers this question."""
     out = []
     q_terms = set(terms(question)) | set(terms(query))
+    entity_terms = {t for e in kind.entities for t in terms(e)}
+    focus_terms = set(terms(question))
+    all_text = [h.context_text or h.text for h in hits]
+    # names of the question that only a few passages have: a passage without them is likely off-topic
+    present_entities = [e for e in kind.entities
+                        if 0 < sum(not missing_entities((e,), [t]) for t in all_text) <= len(all_text) / 3]
     for hit in hits:
         rank_bonus = 0.04 / hit.rank if hit.rank else 0.0
         previous = ""
@@ -235,16 +279,32 @@ def candidates(question: str, query: str, hits: list[Hit], kind: Intent) -> list
             text = hit.text[s.start - hit.start : s.end - hit.start]
             score = s.score + rank_bonus
             value = ""
-            if kind.kind in ("quantity", "when", "date", "who", "name", "where"):
+            if kind.kind in _VALUE_KINDS:
                 value = _value(kind.kind, text, f"{question} {query}", kind.unit)
-                score += 0.08 if value else -0.12
+                if value and kind.kind == "quantity" and missing_entities(kind.entities, [text]):
+                    value = ""  # a number about something else ("Ukraine's army" for "Russia's army")
+                score += W_VALUE if value else -W_NO_VALUE
             elif kind.kind == "say":
                 quoted, theirs = speaker_matches(kind.speaker, text, previous)
-                score += 0.15 if theirs else (-0.05 if quoted else -0.15)
+                score += W_SPEAKER if theirs else (-0.05 if quoted else -W_SPEAKER)
             elif kind.kind == "why":
                 if re.search(r"\b(?:because|to be able to|so that|in order to|since|due to|as)\b", text):
                     score += 0.05
-            if not (q_terms & set(terms(text))):
+            if kind.speaker and kind.kind != "say" and speaker_matches(kind.speaker, text, previous)[1]:
+                score += W_ACCORDING
+            own = set(terms(text))
+            absent = [e for e in present_entities if missing_entities((e,), [hit.context_text or hit.text])]
+            if absent:  # a name of the question that other passages have and this one lacks
+                score -= W_ENTITY_ABSENT * len(absent) / len(present_entities)
+            if previous and entity_terms - own and _PRONOUN.search(text):
+                carried = (entity_terms - own) & set(terms(previous))
+                score += W_COREF * len(carried) / len(entity_terms)
+            elif previous and focus_terms - own and _REFERRING_START.match(text):
+                carried = (focus_terms - own) & set(terms(previous))
+                score += W_COREF * len(carried) / len(focus_terms)
+            if focus_terms:
+                score += W_FOCUS * len(focus_terms & own) / len(focus_terms)
+            if not (q_terms & own):
                 score -= 0.05
             out.append(Candidate(hit, s, text, score, value))
             previous = text
@@ -252,22 +312,24 @@ def candidates(question: str, query: str, hits: list[Hit], kind: Intent) -> list
     return out
 
 
-_VALUE_KINDS = {"quantity": "number", "when": "time", "date": "date", "who": "name", "name": "name",
-                "where": "place"}
+def compose(question: str, query: str, hits: list[Hit], previous_answer: str = "") -> Answer:
+    """The extractive answer: up to three cited sentences, or an abstention.
 
-
-def compose(question: str, query: str, hits: list[Hit]) -> Answer:
-    """The extractive answer: up to three cited sentences, or an abstention."""
-    kind = intent(query)
+    `question` is what the user asked (follow-up references resolved), `query` what was searched;
+    for "which other ...?" follow-ups, values already given in `previous_answer` are not repeated."""
+    kind = intent(question)
     if not hits:
         return abstain(query, hits, "nothing in the documents matches it")
     missing = missing_entities(kind.entities, [h.context_text or h.text for h in hits])
     if any(len(m.split()) > 1 for m in missing):  # a full name that appears nowhere
         return abstain(query, hits, f"they never mention {', '.join(missing)}")
     ranked = candidates(question, query, hits, kind)
+    if previous_answer and re.search(r"\b(?:other|else|another|besides)\b", question, re.IGNORECASE):
+        given = set(words(previous_answer))
+        ranked = [replace(c, value="") if c.value and set(words(c.value)) <= given else c for c in ranked]
     if kind.kind in _VALUE_KINDS:
         with_value = [c for c in ranked if c.value]
-        if not with_value:
+        if not with_value or with_value[0].score < ranked[0].score - VALUE_MARGIN:
             return abstain(query, hits, f"the passages that match give no {_VALUE_KINDS[kind.kind]} for it")
         ranked = with_value
     if kind.kind == "say" and kind.speaker:

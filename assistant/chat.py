@@ -65,19 +65,28 @@ def _people(text: str) -> list[str]:
 def condense(question: str, history: History | None, previous_query: str = "") -> str:
     """The standalone form of `question` given the chat so far (the question itself when it stands
     alone). `previous_query` is the resolved query of the previous turn, when known."""
+    return resolve(question, history, previous_query)[1]
+
+
+def resolve(question: str, history: History | None, previous_query: str = "") -> tuple[str, str]:
+    """(focus, query): the follow-up with its references resolved, and the query to search, which
+    may carry the previous turn along as context in parentheses. The focus decides what kind of
+    answer is wanted; the query decides what to look for."""
     q = question.strip()
     prev_question, prev_answer = previous_turn(history)
     prev = previous_query or prev_question
     if not prev:
-        return q
+        return q, q
 
     m = _ELLIPSIS.match(q)
     if m and m.group(1):
-        new = question_entities(m.group(1)) or [m.group(1).strip()]
+        rest = m.group(1).strip()
+        new = question_entities(rest) or [rest]
         old = question_entities(prev)
-        if old and len(m.group(1).split()) <= 4:
-            return prev.replace(old[0], new[0], 1)
-        return f"{m.group(1).strip()} ({prev})"
+        if old and len(rest.split()) <= 4:
+            swapped = prev.replace(old[0], new[0], 1)
+            return swapped, swapped
+        return rest, f"{rest} ({prev})"
 
     resolved = q
     if _PERSON_PRONOUN.search(q):
@@ -86,5 +95,5 @@ def condense(question: str, history: History | None, previous_query: str = "") -
             resolved = _PERSON_PRONOUN.sub(lambda mm: person + ("’s" if mm.group(1).lower() in ("his", "hers")
                                                                else ""), q, count=1)
     if _BARE.match(q) or _OTHER_ANAPHORA.search(resolved) or len(resolved.split()) <= 3:
-        return f"{resolved} ({prev})"
-    return resolved
+        return resolved, f"{resolved} ({prev})"
+    return resolved, resolved

@@ -16,7 +16,7 @@ from . import answer as answerer
 from . import index as indexer
 from . import search as retriever
 from . import store
-from .chat import History, condense
+from .chat import History, resolve
 from .config import Settings
 from .embed import Embedder, shared_embedder
 from .errors import AssistantError, DamagedIndexError, QuestionError
@@ -169,9 +169,9 @@ class Assistant:
         With a generator the streamed text is the model's raw output; the final Answer holds only what
         survived verification (or the extractive answer), so show `Answer.text` once it arrives."""
         cleaned = clean_question(question, self.settings.max_question_chars)
-        query = condense(cleaned, history, _previous_query(history))
+        focus, query = resolve(cleaned, history, _previous_query(history))
         hits = self.retrieve(query, k=max(k or self.settings.k, 6))
-        extractive = answerer.verify(answerer.compose(cleaned, query, hits), self.vectors)
+        extractive = answerer.verify(answerer.compose(focus, query, hits, _previous_answer(history)), self.vectors)
         if self._generator is not None and hits:
             generated = yield from self._generate(cleaned, query, hits)
             if generated is not None and generated.answered:
@@ -215,6 +215,13 @@ def clean_question(question: str, max_chars: int) -> str:
             "Ask about one thing at a time, or quote only the part you need."
         )
     return cleaned
+
+
+def _previous_answer(history: History | None) -> str:
+    for message in reversed(history or []):
+        if message.get("role") == "assistant" and isinstance(message.get("content"), str):
+            return message["content"]
+    return ""
 
 
 def _previous_query(history: History | None) -> str:

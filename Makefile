@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test index eval setup clean
+.PHONY: run test index eval setup clean chromium
 
 setup: $(STAMP)
 
@@ -21,8 +21,17 @@ run: $(STAMP)
 	$(VENV)/bin/assistant index
 	$(PY) app.py
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(PY) -m pytest -q
+
+# The browser test drives Debian's Chromium (a browser cannot be downloaded by Playwright here).
+# Installed only when missing; CI runs as root, elsewhere sudo is used when there is one.
+chromium:
+	@test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; \
+	  elif command -v sudo >/dev/null 2>&1; then SUDO=sudo; \
+	  else echo "Chromium is missing: run 'apt-get install -y chromium' as root" >&2; exit 1; fi; \
+	  $$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y chromium; }
 
 index: $(STAMP)
 	$(VENV)/bin/assistant index

@@ -4,6 +4,7 @@
     assistant search "question"      the best passages, with document offsets
     assistant ask "question"         an answer with [n] citations and a numbered source list
     assistant chat                   an interactive loop that keeps the conversation's history
+    assistant serve [--host --port]  the web chat, on http://127.0.0.1:7860 by default
     assistant eval                   retrieval and answer metrics on eval/seed.jsonl
 
 Domain errors print one line ("error: ...") and exit with status 1.
@@ -44,6 +45,11 @@ def _parser() -> argparse.ArgumentParser:
 
     chat = sub.add_parser("chat", help="interactive questions with follow-ups")
     chat.add_argument("--generator", type=Path, default=None, help="a local causal LM folder (optional)")
+
+    serve = sub.add_parser("serve", help="the web chat (default http://127.0.0.1:7860)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: this machine only)")
+    serve.add_argument("--port", type=int, default=7860)
+    serve.add_argument("--password", default=None, help="require a password (default: $ASSISTANT_PASSWORD)")
 
     ev = sub.add_parser("eval", help="retrieval and answer metrics on a question set")
     ev.add_argument("questions", nargs="?", type=Path, default=Path("eval/seed.jsonl"))
@@ -102,6 +108,11 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     if args.command == "chat":
         return _chat(a)
+    if args.command == "serve":
+        from .web import launch
+
+        launch(args.host, args.port, password=args.password, assistant=a)
+        return 0
     if args.command == "eval":
         from . import evaluate
 

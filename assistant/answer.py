@@ -8,13 +8,18 @@ and cites each sentence's exact span. Every answer, from any answerer, passes `v
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
 
+from typing import TYPE_CHECKING
+
 from .lexical import Lexicon, STOPWORDS, terms, words
-from .search import VectorCache
 from .types import Answer, Hit, Sentence
+
+if TYPE_CHECKING:
+    from .search import VectorCache
 
 # Calibrated on eval/seed.jsonl (answerable vs unanswerable questions); see `assistant eval`.
 ABSTAIN_BELOW = 0.545  # best adjusted sentence score under which the documents are taken not to answer
@@ -194,6 +199,15 @@ def _value(kind: str, text: str, question: str, unit: str = "") -> str:
         names = [m for m in _NAME.finditer(text) if _is_name(m, text, kind) and new(m.group())]
         return _nearest(names, text, question).group() if names else ""
     return ""
+
+
+def wants_value(question: str) -> Callable[[str], bool] | None:
+    """For a question that asks for a number, time, date, name or place: a test of whether a
+    sentence holds such a value. None for other questions."""
+    kind = intent(question)
+    if kind.kind not in _VALUE_KINDS:
+        return None
+    return lambda text: bool(_value(kind.kind, text, question, kind.unit))
 
 
 def _nearest(found: list[re.Match[str]], text: str, question: str) -> re.Match[str]:

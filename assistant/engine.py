@@ -127,8 +127,9 @@ class Assistant:
         return self._snapshot
 
     def documents(self) -> list[dict]:
-        """The indexed documents with their passage counts, and the files that were skipped."""
-        snap = self.snapshot()
+        """The indexed documents with their passage counts, and the files that were skipped.
+        Uses the index already loaded when there is one (never waits for a rebuild)."""
+        snap = self._snapshot if self._snapshot is not None else self.snapshot()
         counts: dict[str, int] = {}
         for p in snap.passages:
             counts[p.doc] = counts.get(p.doc, 0) + 1

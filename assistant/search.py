@@ -9,6 +9,7 @@ from dataclasses import replace
 import numpy as np
 
 from . import corpus
+from .answer import wants_value
 from .embed import Embedder
 from .index import text_key
 from .lexical import terms
@@ -20,6 +21,7 @@ W_SENTENCE = 0.80  # the best-matching sentence of the passage
 W_PASSAGE = 0.10  # the passage as a whole
 W_FUSION = 0.10  # agreement of the dense and BM25 rankings
 W_TERMS = 0.50  # within a sentence: the IDF-weighted share of the question's terms it contains
+W_VALUE = 0.15  # ranking only: the sentence holds the kind of value asked for ("how long" -> a duration)
 
 
 class VectorCache:
@@ -95,6 +97,8 @@ def rescore(
     sentence_scores = [float(sim) + W_TERMS * snapshot.lexicon.overlap(query_terms, text)
                        for sim, text in zip(similarity, texts)]
     passage_scores = snapshot.vectors[rows] @ query_vector
+    has_value = wants_value(query)
+    value_bonus = [W_VALUE if has_value and has_value(t) else 0.0 for t in texts]
     best_fusion = 2.0 / (rrf_k + 1)
     hits: list[Hit] = []
     offset = 0
@@ -102,8 +106,11 @@ def rescore(
         scored = tuple(
             Sentence(s.start, s.end, float(sentence_scores[offset + i])) for i, s in enumerate(row_spans)
         )
+        bonus = value_bonus[offset : offset + len(row_spans)]
         offset += len(row_spans)
-        best = max((s.score for s in scored), default=float(passage_score))
+        # the passage ranks by its best sentence, counting whether it holds the asked-for value;
+        # the sentence scores themselves stay plain (the answerer weighs values on its own)
+        best = max((s.score + b for s, b in zip(scored, bonus)), default=float(passage_score))
         score = W_SENTENCE * best + W_PASSAGE * float(passage_score) + W_FUSION * fusion / best_fusion
         hits.append(Hit(p.doc, p.start, p.end, p.text, score, 0, p.start, p.end, p.text, scored, (p.id,)))
     hits.sort(key=lambda h: -h.score)

@@ -26,7 +26,7 @@ ABSTAIN_BELOW = 0.545  # best adjusted sentence score under which the documents 
 SUPPORT_SIMILARITY = 0.55  # verify(): claim-to-span cosine needed (with enough shared words)
 SUPPORT_OVERLAP = 0.5  # verify(): share of the claim's content words found in its span
 MISSING_ENTITY_PENALTY = 0.15  # a one-word name in the question that the passages never mention
-VALUE_MARGIN = 0.25  # a sentence holding the asked-for value may score at most this far below the best
+VALUE_MARGIN = 0.2  # a sentence holding the asked-for value may score at most this far below the best
 EXTRA_SENTENCE_MARGIN = 0.08  # a second or third sentence must score within this of the best
 MAX_SENTENCES = 3
 
@@ -272,6 +272,8 @@ W_SPEAKER = 0.15  # "what did X say": a quotation attributed to X
 W_ACCORDING = 0.08  # "..., according to X?": a sentence attributed to X
 W_COREF = 0.10  # the sentence refers by pronoun to a name of the question named just before it
 W_ENTITY_ABSENT = 0.05  # the passage lacks a name of the question that other retrieved passages have
+W_REPEAT = 0.15  # a follow-up's candidate that the previous answer already quoted
+W_FOCUS_FOLLOWUP = 0.30
 W_FOCUS = 0.10  # share of the user's own question terms (not the carried-over context) in the sentence
 _REFERRING_START = re.compile(r"^[“\"‘]?(?:This|That|These|Those|It|Its|They|Their|Such)\b")
 
@@ -282,6 +284,8 @@ def candidates(question: str, query: str, hits: list[Hit], kind: Intent) -> list
     q_terms = set(terms(question)) | set(terms(query))
     entity_terms = {t for e in kind.entities for t in terms(e)}
     focus_terms = set(terms(question))
+    # a follow-up searched with the previous turn as context: its own words decide more
+    focus_weight = W_FOCUS if question.strip() == query.strip() else W_FOCUS_FOLLOWUP
     all_text = [h.context_text or h.text for h in hits]
     # names of the question that only a few passages have: a passage without them is likely off-topic
     present_entities = [e for e in kind.entities
@@ -317,7 +321,7 @@ def candidates(question: str, query: str, hits: list[Hit], kind: Intent) -> list
                 carried = (focus_terms - own) & set(terms(previous))
                 score += W_COREF * len(carried) / len(focus_terms)
             if focus_terms:
-                score += W_FOCUS * len(focus_terms & own) / len(focus_terms)
+                score += focus_weight * len(focus_terms & own) / len(focus_terms)
             if not (q_terms & own):
                 score -= 0.05
             out.append(Candidate(hit, s, text, score, value))
@@ -338,9 +342,8 @@ def compose(question: str, query: str, hits: list[Hit], previous_answer: str = "
     if any(len(m.split()) > 1 for m in missing):  # a full name that appears nowhere
         return abstain(query, hits, f"they never mention {', '.join(missing)}")
     ranked = candidates(question, query, hits, kind)
-    if previous_answer and re.search(r"\b(?:other|else|another|besides)\b", question, re.IGNORECASE):
-        given = set(words(previous_answer))
-        ranked = [replace(c, value="") if c.value and set(words(c.value)) <= given else c for c in ranked]
+    if previous_answer:
+        ranked = _after(previous_answer, question, kind, ranked)
     if kind.kind in _VALUE_KINDS:
         with_value = [c for c in ranked if c.value]
         if not with_value or with_value[0].score < ranked[0].score - VALUE_MARGIN:
@@ -372,6 +375,22 @@ def compose(question: str, query: str, hits: list[Hit], previous_answer: str = "
     for n, c in enumerate(chosen, start=1):
         parts.append(f"{c.text} [{n}]")
     return Answer(" ".join(parts), citations, True, query, "extractive")
+
+
+def _after(previous_answer: str, question: str, kind: Intent, ranked: list[Candidate]) -> list[Candidate]:
+    """A follow-up asks for something new: sentences the previous answer already quoted count less
+    (except for "why?", whose reason often sits in the same sentence), and for "which other ...?"
+    the values already given are not offered again."""
+    other = re.search(r"\b(?:other|else|another|besides)\b", question, re.IGNORECASE) is not None
+    out = []
+    for c in ranked:
+        if kind.kind != "why" and c.text in previous_answer:
+            c = replace(c, score=c.score - W_REPEAT)
+        if other and c.value and not missing_entities((c.value,), [previous_answer]):
+            c = replace(c, value="")
+        out.append(c)
+    out.sort(key=lambda c: -c.score)
+    return out
 
 
 def _previous_sentence(c: Candidate) -> str:

@@ -53,7 +53,8 @@ _NAME_WORD = r"(?:[A-Z][\w’'\-]*[a-z][\w’'\-]*|[A-Z]\.(?:[A-Z]\.)+|[A-Z]{2,}
 _NAME = re.compile(_NAME_WORD + r"(?:\s(?:(?:von|der|de|van|la|al|bin)\s)*" + _NAME_WORD + r")*")
 _TITLES = {"president", "chancellor", "minister", "prime", "secretary", "senator", "king", "queen", "official"}
 _QUOTE = re.compile(r"[“”\"]")
-_SPEECH = r"said|says|states|stated|added|adds|told|asked|wrote|stated|noted|explained|argued|called|described|welcomed|cautioned"
+_SPEECH = (r"said|says|states|stated|added|adds|told|asked|wrote|noted|explained|argued|called|described|"
+           r"welcomed|cautioned|warned|labeled|labelled|dubbed|branded|insisted|declared|claimed")
 _QUESTION_WORDS = {"what", "who", "whom", "whose", "when", "where", "which", "why", "how", "did", "does", "do",
                    "is", "are", "was", "were", "will", "would", "can", "could", "should", "and", "in", "on",
                    "the", "a", "an", "according", "besides", "for", "to", "of", "by", "with", "if"}
@@ -89,6 +90,8 @@ def intent(question: str) -> Intent:
         return Intent("duration", speaker, entities)
     if re.search(r"\bwhen\b|\bby when\b|\bwhich (?:day|weekday|month|year)\b|\bwhat (?:year|month|time)\b", low):
         return Intent("when", speaker, entities)
+    if re.search(r"\bwhat (?:percentage|percent|share|proportion|fraction)\b|\bwhat (?:\w+ )?rate\b", low):
+        return Intent("quantity", speaker, entities, "percent")
     m = re.search(r"\bhow (many|much)\s+([a-z]+)?", low)
     if m or re.search(r"\bhow (?:large|big|far|old|strong)\b|\bwhat(?: is| was| are| were)?(?: the)? (?:number|amount|size|total)\b", low):
         unit = ""
@@ -125,9 +128,10 @@ def question_entities(question: str) -> list[str]:
 def missing_entities(entities: tuple[str, ...], texts: list[str]) -> list[str]:
     """Question names none of whose distinctive words occur in the retrieved text."""
     found = set(words(" ".join(texts)))
+    found |= {w.replace(".", "") for w in found}  # "U.S." answers "US"
     missing = []
     for entity in entities:
-        entity_words = [w for w in words(entity) if w not in _TITLES and w not in STOPWORDS]
+        entity_words = [w.replace(".", "") for w in words(entity) if w not in _TITLES and w not in STOPWORDS]
         stems = {w.rstrip("s") for w in found}
         if entity_words and not any(w in found or w.rstrip("s") in stems or _demonym(w, found)
                                     for w in entity_words):
@@ -172,7 +176,9 @@ def _value(kind: str, text: str, question: str, unit: str = "") -> str:
     if kind == "quantity":
         found = [m for m in _QUANTITY.finditer(text)
                  if new(m.group()) and not re.search(r"Article[\s-]$", text[: m.start()])]
-        if unit in _MONEY_WORDS:
+        if unit == "percent":
+            found = [m for m in found if re.search(r"%|\bper ?cent", m.group() + text[m.end() : m.end() + 9])]
+        elif unit in _MONEY_WORDS:
             found = [m for m in found if _CURRENCY.search(m.group()) or _CURRENCY.search(text[m.end() : m.end() + 12])]
         elif unit:
             unit_terms = set(terms(unit))
@@ -230,11 +236,13 @@ def _is_name(m: re.Match[str], text: str, kind: str) -> bool:
     parts = m.group().split()
     if _NOT_NAMES.match(parts[0]) and len(parts) == 1:
         return False
-    if len(parts) == 1 and (parts[0].isupper() or "." in parts[0]):
-        return False
+    if len(parts) == 1 and (parts[0].isupper() or "." in parts[0]) and kind not in ("who", "entity"):
+        return False  # "EU", "U.S." answer "who" (an actor) but are no person's or place's name
     if kind == "name" and (len(parts) < 2 or any(p.isupper() or "." in p or p[0].isdigit() for p in parts)
                            or _NOT_NAMES.match(parts[0])):
         return False  # "what is the name of ..." wants a proper name: two or more words, no acronyms
+    if len(parts) == 1 and re.search(r"(?:an|ese|ish|ch)$", parts[0]) and re.match(r"\s+[a-z]", text[m.end() :]):
+        return False  # a nationality used as an adjective ("European diplomats"), not a name
     at_start = text[: m.start()].strip(" “\"‘(") == ""
     return not (at_start and len(parts) == 1)
 
@@ -254,7 +262,7 @@ def speaker_matches(speaker: str, text: str, previous: str) -> tuple[bool, bool]
         "Trump himself said"), or "he said" in a sentence that names the speaker first."""
         low = " ".join(words(s))
         near = (rf"\b{name_re}\b(?:\s\S+){{0,2}}\s(?:{_SPEECH})\b|\b(?:{_SPEECH})\s(?:\S+\s){{0,1}}{name_re}\b"
-                rf"|\b{name_re}\b.*\b(?:he|she)\s(?:{_SPEECH})\b")
+                rf"|\b{name_re}\b.*\b(?:he|she|it|they)\s(?:{_SPEECH})\b")
         return re.search(near, low) is not None
 
     if attributed(text):
@@ -276,6 +284,11 @@ W_REPEAT = 0.15  # a follow-up's candidate that the previous answer already quot
 W_FOCUS_FOLLOWUP = 0.30
 W_FOCUS = 0.10  # share of the user's own question terms (not the carried-over context) in the sentence
 _REFERRING_START = re.compile(r"^[“\"‘]?(?:This|That|These|Those|It|Its|They|Their|Such)\b")
+
+
+def _continues_quote(text: str) -> bool:
+    """A quotation that carries no attribution of its own continues the speaker of the sentence before."""
+    return text.startswith(("“", '"')) and re.search(r"\b(?:" + _SPEECH + r")\b", text) is None
 
 
 def candidates(question: str, query: str, hits: list[Hit], kind: Intent) -> list[Candidate]:
@@ -317,7 +330,7 @@ def candidates(question: str, query: str, hits: list[Hit], kind: Intent) -> list
             if previous and entity_terms - own and _PRONOUN.search(text):
                 carried = (entity_terms - own) & set(terms(previous))
                 score += W_COREF * len(carried) / len(entity_terms)
-            elif previous and focus_terms - own and _REFERRING_START.match(text):
+            elif previous and focus_terms - own and (_REFERRING_START.match(text) or _continues_quote(text)):
                 carried = (focus_terms - own) & set(terms(previous))
                 score += W_COREF * len(carried) / len(focus_terms)
             if focus_terms:

@@ -10,10 +10,10 @@ from assistant.types import Answer, Hit, Sentence
 
 from .conftest import EVAL_SET, SEED_ARTICLE
 
-# Measured on eval/seed.jsonl when this was written (accuracy 82.0%, unanswerable abstained 88.9%,
+# Measured on eval/seed.jsonl when this was written (accuracy 82.0%, unanswerable abstained 94.4%,
 # false abstentions 6.6%, dialogues 91.7%): a regression of more than one question fails.
 ANSWER_ACCURACY_FLOOR = 0.80
-ABSTAIN_FLOOR = 0.83
+ABSTAIN_FLOOR = 0.88
 FALSE_ABSTAIN_CEILING = 0.085
 DIALOGUE_FLOOR = 0.83
 
@@ -129,3 +129,17 @@ def test_eval_answer_figures_hold(real_assistant):
     assert f["abstained_unanswerable"] >= ABSTAIN_FLOOR
     assert f["false_abstentions"] <= FALSE_ABSTAIN_CEILING
     assert f["dialogues_right"] >= DIALOGUE_FLOOR
+
+
+@pytest.mark.slow
+def test_heldout_set_is_not_worse_than_measured(real_assistant):
+    """eval/heldout.jsonl was written without looking at the code or the tuned set; it shows whether
+    the heuristics generalise (measured: accuracy 80.0%, abstained 80.0%, false abstentions 0%,
+    dialogues 100%)."""
+    results = evaluate.evaluate_answers(real_assistant, evaluate.load_questions(EVAL_SET.parent / "heldout.jsonl"))
+    f = evaluate.answer_figures(results)
+    assert f["offsets_exact"] is True
+    assert f["answer_accuracy"] >= 0.76
+    assert f["abstained_unanswerable"] >= 0.70
+    assert f["false_abstentions"] <= 0.04
+    assert f["dialogues_right"] >= 0.83

@@ -84,31 +84,36 @@ def intent(question: str) -> Intent:
         return Intent("say", m.group(1).strip(), entities)
     m = re.search(r"\baccording to\s+(?:the\s+)?([\w.’'\- ]+?)\s*[,?]", q)
     speaker = m.group(1).strip() if m else ""
-    if re.search(r"\bwhat (?:date|day)\b|\bon which date\b", low):
-        return Intent("date", speaker, entities)
-    if re.search(r"\bhow long\b|\bfor how long\b|\bhow many (?:years|months|weeks|days|hours)\b", low):
-        return Intent("duration", speaker, entities)
-    if re.search(r"\bwhen\b|\bby when\b|\bwhich (?:day|weekday|month|year)\b|\bwhat (?:year|month|time)\b", low):
-        return Intent("when", speaker, entities)
-    if re.search(r"\bwhat (?:percentage|percent|share|proportion|fraction)\b|\bwhat (?:\w+ )?rate\b", low):
-        return Intent("quantity", speaker, entities, "percent")
-    m = re.search(r"\bhow (many|much)\s+([a-z]+)?", low)
-    if m or re.search(r"\bhow (?:large|big|far|old|strong)\b|\bwhat(?: is| was| are| were)?(?: the)? (?:number|amount|size|total)\b", low):
-        unit = ""
-        if m and m.group(2) and m.group(2) not in STOPWORDS:
-            unit = m.group(2) if m.group(1) == "many" or m.group(2) in _MONEY_WORDS else ""
-        return Intent("quantity", speaker, entities, unit)
-    if re.search(r"\bwhat is the name\b|\bwhat was the name\b|\bname the\b", low):
-        return Intent("name", speaker, entities)
-    if re.search(r"\bwho\b|\bwhose\b|\bwhich (?:person|leader|official|president|negotiators?)\b", low):
-        return Intent("who", speaker, entities)
-    if re.search(r"\bwhere\b|\bin which (?:\w+ )?(?:city|country|place|town)\b", low):
-        return Intent("where", speaker, entities)
-    if re.search(r"\bwhich (?:other )?(?:\w+ )?(?:city|country|countries|nation|place|region|town)\b", low):
-        return Intent("entity", speaker, entities)
-    if re.search(r"^\s*why\b", low):
-        return Intent("why", speaker, entities)
+    for kind, rule in _KIND_RULES:
+        if rule.search(low):
+            if kind == "percent":
+                return Intent("quantity", speaker, entities, "percent")
+            return Intent(kind, speaker, entities, _unit(low) if kind == "quantity" else "")
     return Intent("what", speaker, entities)
+
+
+# First match wins: the order matters ("how many years" is a duration, not a count).
+_KIND_RULES = [(kind, re.compile(pattern)) for kind, pattern in [
+    ("date", r"\bwhat (?:date|day)\b|\bon which date\b"),
+    ("duration", r"\bhow long\b|\bfor how long\b|\bhow many (?:years|months|weeks|days|hours)\b"),
+    ("when", r"\bwhen\b|\bby when\b|\bwhich (?:day|weekday|month|year)\b|\bwhat (?:year|month|time)\b"),
+    ("percent", r"\bwhat (?:percentage|percent|share|proportion|fraction)\b|\bwhat (?:\w+ )?rate\b"),
+    ("quantity", r"\bhow (?:many|much|large|big|far|old|strong)\b"
+                 r"|\bwhat(?: is| was| are| were)?(?: the)? (?:number|amount|size|total)\b"),
+    ("name", r"\bwhat is the name\b|\bwhat was the name\b|\bname the\b"),
+    ("who", r"\bwho\b|\bwhose\b|\bwhich (?:person|leader|official|president|negotiators?)\b"),
+    ("where", r"\bwhere\b|\bin which (?:\w+ )?(?:city|country|place|town)\b"),
+    ("entity", r"\bwhich (?:other )?(?:\w+ )?(?:city|country|countries|nation|place|region|town)\b"),
+    ("why", r"^\s*why\b"),
+]]
+
+
+def _unit(low: str) -> str:
+    """What a "how many X" question counts, or the money word of "how much money"; "" otherwise."""
+    m = re.search(r"\bhow (many|much)\s+([a-z]+)", low)
+    if not m or m.group(2) in STOPWORDS:
+        return ""
+    return m.group(2) if m.group(1) == "many" or m.group(2) in _MONEY_WORDS else ""
 
 
 def question_entities(question: str) -> list[str]:

@@ -47,6 +47,8 @@ _DATE = re.compile(
     r"|\b(?:since|in|by|until)\s(?:19|20)\d{2}\b|\b(?:19|20)\d{2}\b"
     r"|\b(?:by\s)?Christmas\b|\b(?:earlier|later)\s(?:this|next|last)\s(?:year|month|week)\b"
     r"|\b(?:this|next|last)\s(?:year|month|week)\b|\b(?:first|second)\shalf\sof\s(?:next|this)\syear\b"
+    r"|\b(?:at\s)?(?:\d{1,2}(?::\d\d)?\s?(?:a\.m\.|p\.m\.|am|pm)|\d{1,2}:\d\d|(?:" + _NUMBER_WORDS + r"|\d{1,2})"
+    r"\so[’']clock)\b"
 )
 _CALENDAR_DATE = re.compile(r"\b(?:" + _MONTHS + r")\s\d{1,2}\b|\b\d{1,2}\s(?:" + _MONTHS + r")\b|\b\d{4}-\d\d-\d\d\b")
 _NAME_WORD = r"(?:[A-Z][\w’'\-]*[a-z][\w’'\-]*|[A-Z]\.(?:[A-Z]\.)+|[A-Z]{2,})"
@@ -196,8 +198,8 @@ def _value(kind: str, text: str, question: str, unit: str = "") -> str:
         found = [m.group() for m in _CALENDAR_DATE.finditer(text)]
         return found[0] if found else ""
     if kind == "when":
-        found = [m.group().strip() for m in _DATE.finditer(text) if new(m.group())]
-        return found[0] if found else ""
+        found = [m for m in _DATE.finditer(text) if new(m.group())]
+        return _nearest(found, text, question).group().strip() if found else ""
     if kind == "where":
         places = [m for m in _NAME.finditer(text) if _is_name(m, text, kind) and new(m.group())
                   and re.search(r"\b(?:in|at|from)\s(?:an?\s|the\s)?$", text[: m.start()][-10:])]

@@ -143,3 +143,23 @@ def test_heldout_set_is_not_worse_than_measured(real_assistant):
     assert f["abstained_unanswerable"] >= 0.70
     assert f["false_abstentions"] <= 0.04
     assert f["dialogues_right"] >= 0.83
+
+
+@pytest.mark.parametrize("kind, sentence, question, value", [
+    ("when", "The bakery on Rue Lépine opens at six o’clock every morning except Sunday.",
+     "When does the bakery open?", "at six o’clock"),
+    ("when", "The night train leaves at 21:40 and arrives at 07:50.", "When does the night train leave?",
+     "at 21:40"),
+    ("quantity", "A croissant costs €1.40 and a baguette costs €1.10.", "How much money does a croissant cost?",
+     "€1.40"),
+    ("quantity", "Sleeper cabins have three beds; couchettes have six.", "How many beds do sleeper cabins have?",
+     "three"),
+    ("quantity", "The statement is not clear on exactly what role the U.S. would play.",
+     "What percentage of the force is American?", ""),
+    ("who", "“It’s also from the U.S.”", "Besides Russia, who did an EU diplomat accuse?", "U.S."),
+    ("who", "“Where’s the credibility?” one European diplomat asked.", "Who asked about credibility?", ""),
+])
+def test_value_is_copied_from_the_sentence(kind, sentence, question, value):
+    got = answerer._value(kind, sentence, question, answerer.intent(question).unit)
+    assert got == value
+    assert got in sentence

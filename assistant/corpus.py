@@ -11,6 +11,7 @@ import io
 import logging
 import os
 import re
+import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -73,20 +74,28 @@ def scan(seeds: Path) -> tuple[list[SeedFile], list[tuple[str, str]]]:
             except OSError as exc:
                 skipped.append((rel, f"cannot be read ({exc.strerror})"))
                 continue
+            if not stat.S_ISREG(st.st_mode):  # reading a pipe or a device would block or never end
+                skipped.append((rel, "not a regular file (a pipe, socket or device); ignored"))
+                continue
             files.append(SeedFile(rel, path, st.st_size, st.st_mtime_ns))
     return files, skipped
 
 
 def load(seed: SeedFile, max_bytes: int) -> Document:
     """Read one file into a Document. Raises ValueError with a user-facing reason when it is unusable."""
+    too_big = f"larger than the {max_bytes / 1e6:.0f} MB limit (raise ASSISTANT_MAX_FILE_MB or split the file)"
     if seed.size > max_bytes:
-        raise ValueError(
-            f"larger than the {max_bytes / 1e6:.0f} MB limit (raise ASSISTANT_MAX_FILE_MB or split the file)"
-        )
+        raise ValueError(too_big)
     try:
-        data = seed.path.read_bytes()
+        with open(seed.path, "rb") as f:
+            data = f.read(min(seed.size, max_bytes) + 1)
+            # it may have grown since it was listed: read on, never past the limit
+            while len(data) <= max_bytes and (more := f.read(min(1 << 20, max_bytes + 1 - len(data)))):
+                data += more
     except OSError as exc:
         raise ValueError(f"cannot be read ({exc.strerror})") from None
+    if len(data) > max_bytes:
+        raise ValueError(too_big)
     if not data.strip():
         raise ValueError("empty file")
     suffix = seed.path.suffix.lower()

@@ -4,6 +4,7 @@ staleness check. The CLI, the web app and Python users all go through it."""
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 import unicodedata
@@ -19,7 +20,7 @@ from . import store
 from .chat import History, resolve
 from .config import Settings
 from .embed import Embedder, shared_embedder
-from .errors import AssistantError, DamagedIndexError, QuestionError
+from .errors import AssistantError, DamagedIndexError, IndexWriteError, QuestionError
 from .types import Answer, BuildReport, Hit
 
 log = logging.getLogger(__name__)
@@ -104,7 +105,10 @@ class Assistant:
             self._last_check = time.monotonic()
             if self.is_stale() and not self._build_lock.locked():
                 log.info("seeds/ changed: updating the index")
-                self.build()
+                try:
+                    self.build()
+                except IndexWriteError as exc:  # disk full, read-only index/: keep answering from this one
+                    log.warning("%s", exc)
         return self._snapshot
 
     def is_stale(self) -> bool:
@@ -123,7 +127,12 @@ class Assistant:
                 self._snapshot = snapshot  # keep answering from it if another process is building
         except DamagedIndexError as exc:
             log.warning("%s", exc)
-        self.build()
+        try:
+            self.build()
+        except IndexWriteError as exc:  # keep answering from the index on disk when there is one
+            if self._snapshot is None:
+                raise
+            log.warning("%s", exc)
         return self._snapshot
 
     def documents(self) -> list[dict]:
@@ -200,10 +209,14 @@ class Assistant:
         return answerer.verify(raw, self.vectors)
 
 
+_TERMINAL_CODES = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-_]")
+
+
 def clean_question(question: str, max_chars: int) -> str:
     """The question with control characters removed; a clear error when it is empty or too long."""
     if not isinstance(question, str):
         raise QuestionError("The question must be text.")
+    question = _TERMINAL_CODES.sub(" ", question)  # colour codes pasted from a terminal: "\x1b[31m"
     cleaned = "".join(
         " " if unicodedata.category(ch) in ("Cc", "Cf") and ch not in "\u200d" else ch for ch in question
     )

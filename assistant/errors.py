@@ -27,3 +27,7 @@ class QuestionError(AssistantError):
 
 class ModelError(AssistantError):
     """A model could not be loaded."""
+
+
+class IndexWriteError(AssistantError):
+    """The index could not be written (disk full, read-only folder); the previous one is still used."""

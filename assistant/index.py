@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +16,7 @@ import numpy as np
 from . import corpus, store
 from .config import Settings
 from .embed import Embedder
-from .errors import DamagedIndexError, NoDocumentsError
+from .errors import DamagedIndexError, IndexWriteError, NoDocumentsError
 from .lexical import Lexicon
 from .types import BuildReport, Document, Passage
 
@@ -82,7 +84,7 @@ def build(
     Raises NoDocumentsError (and leaves any existing index alone) when seeds/ has nothing usable.
     """
     started = time.perf_counter()
-    with store.build_lock(settings.index):
+    with write_errors(settings.index), store.build_lock(settings.index):
         documents, skipped = corpus.load_all(settings.seeds, int(settings.max_file_mb * 1e6))
         if not documents:
             raise NoDocumentsError(_no_documents_message(settings.seeds, skipped))
@@ -225,3 +227,22 @@ def _no_documents_message(seeds: Path, skipped: list[tuple[str, str]]) -> str:
         shown = "; ".join(f"{path}: {why}" for path, why in skipped[:5])
         message += f" Skipped: {shown}."
     return message
+
+
+@contextlib.contextmanager
+def write_errors(index_dir: Path) -> Iterator[None]:
+    """A full disk or an unwritable index/ during a build: one clear IndexWriteError, not a traceback.
+    (store.save has already removed its partial generation; the manifest still names the previous one.)"""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            hint = "the disk is full: free some space"
+        elif exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            hint = f"{index_dir}/ is not writable: make it writable or use another index folder"
+        else:
+            hint = "check the disk and the folder's permissions"
+        raise IndexWriteError(
+            f"Could not write the index in {index_dir}/ ({exc.strerror or exc}): {hint}, then build again. "
+            "The previous index, if there is one, is unchanged and still answers questions."
+        ) from exc

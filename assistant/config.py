@@ -18,6 +18,13 @@ class Settings:
     model: str = ""  # a local sentence-transformers folder; "" = the packaged all-MiniLM-L6-v2
     threads: int = 2  # torch and FAISS threads; this product targets 2-core machines
     batch_size: int = 32
+    # embedding backend (part of the index fingerprint): "torch" (sentence-transformers as is), "onnx"
+    # (the same weights exported locally to ONNX: same vectors, faster), "onnx-int8" (int8 MatMuls:
+    # fastest, vectors ~0.99 cosine to the original). Figures in bench/README.md.
+    embed_backend: str = "onnx"
+    model_cache: str = ""  # where exported ONNX files go; "" = $XDG_CACHE_HOME/assistant/models
+    # vector index: exact flat search below this many passages, HNSW (recall@10 >= 0.98) from it on
+    ann_threshold: int = 20000
     # splitting (part of the index fingerprint)
     min_words: int = 60
     max_words: int = 120
@@ -39,6 +46,8 @@ class Settings:
         checks = [
             (self.threads >= 1, "threads must be at least 1"),
             (self.batch_size >= 1, "batch_size must be at least 1"),
+            (self.embed_backend in ("torch", "onnx", "onnx-int8"), "embed_backend must be torch, onnx or onnx-int8"),
+            (self.ann_threshold >= 1, "ann_threshold must be at least 1"),
             (1 <= self.min_words <= self.max_words, "need 1 <= min_words <= max_words"),
             (self.overlap_sentences >= 0, "overlap_sentences must be 0 or more"),
             (self.max_tokens >= 16, "max_tokens must be at least 16"),

@@ -68,7 +68,7 @@ class Assistant:
     def embedder(self) -> Embedder:
         if self._embedder is None:
             s = self.settings
-            self._embedder = shared_embedder(s.model, s.threads, s.batch_size)
+            self._embedder = shared_embedder(s.model, s.threads, s.batch_size, s.embed_backend, s.model_cache)
         return self._embedder
 
     @property

@@ -141,7 +141,8 @@ def build(
         passages = _passages(documents, previous, set(unchanged), settings, embedder)
         vectors, embedded = _vectors(passages, previous, embedder, progress)
         lexicon = Lexicon.build([p.text for p in passages])
-        snapshot = store.save(settings.index, passages, vectors, lexicon, manifest_fields, before_commit)
+        snapshot = store.save(settings.index, passages, vectors, lexicon, manifest_fields, before_commit,
+                              ann_threshold=settings.ann_threshold)
         store.remove_stale(settings.index, keep=snapshot.generation)
         report = BuildReport(**report_args, passages_total=len(passages), passages_embedded=embedded,
                              seconds=time.perf_counter() - started, generation=snapshot.generation)
@@ -183,7 +184,9 @@ def _vectors(
         if key not in cache and key not in todo:
             todo[key] = p.text
     fresh: dict[str, np.ndarray] = {}
-    todo_items = list(todo.items())
+    # longest first, so every encode call gets texts of similar length (less padding); one global
+    # sort beats the per-call sort of each EMBED_CHUNK (the order of `fresh` does not matter)
+    todo_items = sorted(todo.items(), key=lambda item: -len(item[1]))
     total = len(todo_items)
     if progress and total:
         progress(0, total)

@@ -52,10 +52,19 @@ class VectorCache:
 
 
 def dense(snapshot: Snapshot, query_vector: np.ndarray, n: int) -> list[tuple[int, float]]:
+    """The n nearest passages by inner product: exact (flat) for small indexes, HNSW for large ones
+    (store.vector_index), whose beam is never narrower than n."""
     n = min(n, len(snapshot.passages))
     if n == 0:
         return []
-    scores, rows = snapshot.faiss_index.search(query_vector.reshape(1, -1).astype(np.float32), n)
+    query = np.ascontiguousarray(query_vector.reshape(1, -1), dtype=np.float32)
+    index = snapshot.faiss_index
+    params = None
+    if hasattr(index, "hnsw") and index.hnsw.efSearch < n:
+        import faiss
+
+        params = faiss.SearchParametersHNSW(efSearch=n)
+    scores, rows = index.search(query, n, params=params) if params is not None else index.search(query, n)
     return [(int(r), float(s)) for r, s in zip(rows[0], scores[0]) if r >= 0]
 
 

@@ -4,18 +4,24 @@
       manifest.json          format version, fingerprint, documents, current generation, file checksums
       .lock                  held while a build writes (two builds serialise)
       gen-<time>-<rand>/
-        faiss.index          inner product over L2-normalised vectors; also the vector cache
+        faiss.index          the vectors as float16 (also the vector cache): a flat index below
+                             Settings.ann_threshold passages, an HNSW graph over them from there on
         passages.jsonl       one passage per line, row i <-> vector i
         bm25/                bm25s JSON + .npy files
 
 A save writes a fresh generation folder, fsyncs it, then atomically replaces manifest.json.
 Old generations are deleted only after that, so a crash at any point leaves a loadable index.
 Nothing here unpickles: JSON, NumPy without pickle, and FAISS's own format.
+
+Vectors are stored as float16 (half the bytes; inner products move by ~1e-4, recall@10 against float32
+is 1.0 in bench/). A loaded flat index is widened back to a float32 IndexFlatIP (exact search, as fast as
+it gets); an HNSW index is searched as stored (fp16 codes, efSearch HNSW_EF_SEARCH).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
@@ -33,7 +39,10 @@ from .errors import DamagedIndexError, IndexBusyError
 from .lexical import Lexicon
 from .types import Passage
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: float16 vectors, flat or HNSW by size
+HNSW_M = 32  # neighbours per node
+HNSW_EF_CONSTRUCTION = 80
+HNSW_EF_SEARCH = 128  # recall@10 against flat >= 0.98 on the bench corpus (bench/README.md)
 MANIFEST = "manifest.json"
 LOCK = ".lock"
 GEN_PREFIX = "gen-"
@@ -105,16 +114,13 @@ def load(index_dir: Path, manifest: dict | None = None) -> Snapshot | None:
             )
     try:
         passages = tuple(_read_passages(folder / "passages.jsonl"))
-        faiss_index = faiss.read_index(str(folder / "faiss.index"))
-        vectors = faiss_index.reconstruct_n(0, faiss_index.ntotal) if faiss_index.ntotal else np.zeros(
-            (0, faiss_index.d), dtype=np.float32
-        )
+        faiss_index, vectors = _searchable(faiss.read_index(str(folder / "faiss.index")))
         lexicon = Lexicon.load(folder / "bm25")
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
         raise DamagedIndexError(f"The index in {folder} cannot be read ({exc}); it will be rebuilt.") from None
     if faiss_index.ntotal != len(passages):
         raise DamagedIndexError(f"The index in {folder} is inconsistent; it will be rebuilt.")
-    return Snapshot(generation, passages, np.asarray(vectors, dtype=np.float32), faiss_index, lexicon, manifest)
+    return Snapshot(generation, passages, vectors, faiss_index, lexicon, manifest)
 
 
 def save(
@@ -124,6 +130,7 @@ def save(
     lexicon: Lexicon,
     manifest_fields: dict,
     before_commit=None,
+    ann_threshold: int = 20000,
 ) -> Snapshot:
     """Write a new generation and switch the manifest to it atomically. Returns it as a Snapshot.
 
@@ -138,12 +145,14 @@ def save(
     folder.mkdir()
     try:
         with open(folder / "passages.jsonl", "w", encoding="utf-8") as f:
-            for p in passages:
-                f.write(json.dumps(_passage_record(p), ensure_ascii=False) + "\n")
-        flat = faiss.IndexFlatIP(vectors.shape[1])
-        if len(vectors):
-            flat.add(np.ascontiguousarray(vectors, dtype=np.float32))
-        faiss.write_index(flat, str(folder / "faiss.index"))
+            f.writelines(json.dumps(_passage_record(p), ensure_ascii=False) + "\n" for p in passages)
+        stored = vector_index(vectors, ann_threshold)
+        try:
+            faiss.write_index(stored, str(folder / "faiss.index"))
+        except RuntimeError as exc:  # FAISS reports I/O failures (disk full, read-only) as RuntimeError
+            code = next((e for e in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EFBIG)
+                         if os.strerror(e) in str(exc)), errno.EIO)
+            raise OSError(code, os.strerror(code), str(folder / "faiss.index")) from exc
         lexicon.save(folder / "bm25")
         files = {}
         for path in sorted(p for p in folder.rglob("*") if p.is_file()):
@@ -158,7 +167,45 @@ def save(
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    return Snapshot(generation, tuple(passages), vectors, flat, lexicon, manifest)
+    search_index, vectors = _searchable(stored)  # the float16-rounded vectors, as a reload will see them
+    return Snapshot(generation, tuple(passages), vectors, search_index, lexicon, manifest)
+
+
+def vector_index(vectors: np.ndarray, ann_threshold: int):
+    """The index written to disk: float16 codes, flat below `ann_threshold` vectors, HNSW from there on.
+    Inner product over L2-normalised vectors (= cosine)."""
+    import faiss
+
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    dim = vectors.shape[1]
+    if len(vectors) >= ann_threshold:
+        index = faiss.IndexHNSWSQ(dim, faiss.ScalarQuantizer.QT_fp16, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        index.hnsw.efSearch = HNSW_EF_SEARCH
+    else:
+        index = faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT)
+    index.train(vectors[:1] if len(vectors) else np.zeros((1, dim), dtype=np.float32))  # fp16 needs no data
+    if len(vectors):
+        index.add(vectors)
+    return index
+
+
+def _searchable(stored) -> tuple[object, np.ndarray]:
+    """(the index queries use, the vectors as float32) for an index as stored on disk."""
+    import faiss
+
+    index = faiss.downcast_index(stored)
+    vectors = index.reconstruct_n(0, index.ntotal) if index.ntotal else np.zeros((0, index.d), dtype=np.float32)
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    if isinstance(index, faiss.IndexHNSW):
+        index.hnsw.efSearch = max(index.hnsw.efSearch, HNSW_EF_SEARCH)
+        return index, vectors
+    if not isinstance(index, (faiss.IndexScalarQuantizer, faiss.IndexFlat)) or index.metric_type != faiss.METRIC_INNER_PRODUCT:
+        raise ValueError("unexpected vector index type")
+    flat = faiss.IndexFlatIP(index.d)
+    if len(vectors):
+        flat.add(vectors)
+    return flat, vectors
 
 
 def write_manifest(index_dir: Path, manifest: dict) -> None:

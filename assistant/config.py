@@ -18,10 +18,11 @@ class Settings:
     model: str = ""  # a local sentence-transformers folder; "" = the packaged all-MiniLM-L6-v2
     threads: int = 2  # torch and FAISS threads; this product targets 2-core machines
     batch_size: int = 32
-    # embedding backend (part of the index fingerprint): "torch" (sentence-transformers as is), "onnx"
-    # (the same weights exported locally to ONNX: same vectors, faster), "onnx-int8" (int8 MatMuls:
-    # fastest, vectors ~0.99 cosine to the original). Figures in bench/README.md.
-    embed_backend: str = "onnx"
+    # embedding backend (part of the index fingerprint): "torch" (sentence-transformers as is),
+    # "torch-bf16" (bfloat16 matmuls for batches: ~2x on CPUs with AMX/AVX512-BF16, vectors within 1e-4
+    # cosine), "onnx" (the weights exported locally to ONNX: same vectors), "onnx-int8" (int8 MatMuls,
+    # ~0.99 cosine). "auto" = torch-bf16 where the CPU has native bfloat16, else torch. bench/README.md.
+    embed_backend: str = "auto"
     model_cache: str = ""  # where exported ONNX files go; "" = $XDG_CACHE_HOME/assistant/models
     # vector index: exact flat search below this many passages, HNSW (recall@10 >= 0.98) from it on
     ann_threshold: int = 20000
@@ -46,7 +47,8 @@ class Settings:
         checks = [
             (self.threads >= 1, "threads must be at least 1"),
             (self.batch_size >= 1, "batch_size must be at least 1"),
-            (self.embed_backend in ("torch", "onnx", "onnx-int8"), "embed_backend must be torch, onnx or onnx-int8"),
+            (self.embed_backend in ("auto", "torch", "torch-bf16", "onnx", "onnx-int8"),
+             "embed_backend must be auto, torch, torch-bf16, onnx or onnx-int8"),
             (self.ann_threshold >= 1, "ann_threshold must be at least 1"),
             (1 <= self.min_words <= self.max_words, "need 1 <= min_words <= max_words"),
             (self.overlap_sentences >= 0, "overlap_sentences must be 0 or more"),

@@ -6,6 +6,7 @@ does, so the splitter can keep every passage inside the model's window.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import threading
@@ -59,13 +60,14 @@ def set_threads(threads: int) -> None:
 class SentenceTransformerEmbedder:
     """A sentence-transformers model from a local folder. The model loads on first use."""
 
-    def __init__(self, path: Path, threads: int = 2, batch_size: int = 32) -> None:
+    def __init__(self, path: Path, threads: int = 2, batch_size: int = 32, bf16: bool = False) -> None:
         self.path = Path(path)
         if not (self.path / "modules.json").exists() and not (self.path / "config.json").exists():
             raise ModelError(f"{self.path} is not a sentence-transformers model folder.")
         self.threads = threads
         self.batch_size = batch_size
-        self.name = f"sentence-transformers:{self.path.name}:{_folder_digest(self.path)}"
+        self.bf16 = bf16
+        self.name = f"sentence-transformers:{self.path.name}:{_folder_digest(self.path)}" + (":bf16" if bf16 else "")
         self.texts_encoded = 0
         self._model = None
         self._lock = threading.Lock()
@@ -94,13 +96,18 @@ class SentenceTransformerEmbedder:
     def encode(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        vectors = self.model.encode(
-            list(texts),
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
+        model = self.model
+        # bfloat16 matmuls (AMX / AVX512-BF16) double the rate of a batch; vectors stay within 1e-4
+        # cosine of float32. One or two texts (a question) are faster in float32: no casts.
+        precision = torch_autocast_bf16() if self.bf16 and len(texts) >= BF16_MIN_TEXTS else contextlib.nullcontext()
+        with precision:
+            vectors = model.encode(
+                list(texts),
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
         self.texts_encoded += len(texts)
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
@@ -108,7 +115,30 @@ class SentenceTransformerEmbedder:
         return _count_tokens(self, text)
 
 
-BACKENDS = ("torch", "onnx", "onnx-int8")
+BACKENDS = ("auto", "torch", "torch-bf16", "onnx", "onnx-int8")
+BF16_MIN_TEXTS = 4  # below this many texts in one call, float32 is faster (measured in bench/)
+
+
+def native_bf16() -> bool:
+    """Whether this CPU multiplies bfloat16 in hardware (Intel AMX or AVX512-BF16). Without it
+    bfloat16 is emulated and slower than float32, so "auto" stays on float32."""
+    import torch
+
+    checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+
+
+def torch_autocast_bf16():
+    import torch
+
+    return torch.autocast("cpu", dtype=torch.bfloat16)
+
+
+def resolve_backend(backend: str) -> str:
+    """"auto" becomes torch-bf16 on CPUs with native bfloat16, torch elsewhere (bench/README.md)."""
+    if backend == "auto":
+        return "torch-bf16" if native_bf16() else "torch"
+    return backend
 ONNX_RECIPE = 1  # bump when the export or quantisation recipe changes: it is part of the fingerprint
 
 
@@ -126,8 +156,9 @@ class OnnxEmbedder:
 
     Why not sentence-transformers' own `backend="onnx"`: it needs `optimum`, which does not install
     alongside transformers 5 here; the export below is ~40 lines and uses only torch + onnxruntime.
-    The fp32 graph gives the same vectors as torch (cosine 1.0000) about 1.3x faster; int8 is about
-    1.7-2x faster with cosine ~0.99 to the original vectors (see bench/README.md for both on the eval).
+    The fp32 graph gives the same vectors as torch (cosine 1.0000); int8 gives cosine ~0.99. Whether
+    either is faster than torch depends on the CPU: on the AVX512/AMX Xeon of bench/README.md torch
+    wins (fp32 ONNX ~0.7x, int8 ~1.0x of torch), so neither is the default.
 
     Texts are encoded in length-sorted batches, so a batch pads to similar lengths.
     """
@@ -375,8 +406,9 @@ def shared_embedder(model: str = "", threads: int = 2, batch_size: int = 32, bac
                     cache: str = "") -> SentenceTransformerEmbedder | OnnxEmbedder:
     """One model per process and setting: every Assistant with the same settings shares it."""
     path = Path(model) if model else packaged_model_path()
-    if backend == "torch":
-        return SentenceTransformerEmbedder(path, threads=threads, batch_size=batch_size)
+    backend = resolve_backend(backend)
+    if backend in ("torch", "torch-bf16"):
+        return SentenceTransformerEmbedder(path, threads=threads, batch_size=batch_size, bf16=backend == "torch-bf16")
     if backend in ("onnx", "onnx-int8"):
         return OnnxEmbedder(path, threads=threads, batch_size=batch_size, quantize=backend == "onnx-int8",
                             cache=Path(cache) if cache else None)

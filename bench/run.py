@@ -408,6 +408,9 @@ def run(args: argparse.Namespace, log=print) -> dict:
     cache = Path(args.cache).expanduser()
     cache.mkdir(parents=True, exist_ok=True)
     sizes = [int(s) for s in args.sizes.split(",") if s]
+    from assistant.embed import resolve_backend
+
+    args.default_backend = resolve_backend(args.default_backend)  # the table names what actually ran
     backends = [b for b in args.backends.split(",") if b]
     counter = _embedder("hashing" if args.embedder == "hashing" else "torch", args.threads)
     counts_file = cache / "passage-counts.json"
@@ -563,8 +566,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
     p.add_argument("--sizes", default="1000,10000,100000", help="passages per rung, comma-separated")
     p.add_argument("--cache", default=str(Path.home() / ".cache" / "assistant-bench"), help="corpus and rung cache")
-    p.add_argument("--backends", default="torch,onnx,onnx-int8", help="embedding backends to measure")
-    p.add_argument("--default-backend", default="onnx", help="the backend queries and big builds use")
+    p.add_argument("--backends", default="torch,torch-bf16,onnx,onnx-int8", help="embedding backends to measure")
+    p.add_argument("--default-backend", default="auto",
+                   help="the backend queries and big builds use (auto: what the product picks on this machine)")
     p.add_argument("--all-backends-max", type=int, default=1000,
                    help="full builds with every backend up to this size; only the default backend above")
     p.add_argument("--real-build-max", type=int, default=10000,

@@ -1,5 +1,5 @@
-"""The ONNX embedding path: exported locally from the packaged model, same vectors as torch (fp32),
-close ones (int8), its own fingerprint, and nothing exported twice."""
+"""The faster embedding paths: ONNX exported locally from the packaged model, same vectors as torch (fp32),
+close ones (int8, bfloat16 batches), each its own fingerprint, and nothing exported twice."""
 
 from __future__ import annotations
 
@@ -39,3 +39,16 @@ def test_onnx_backends_match_the_torch_model(tmp_path: Path) -> None:
     OnnxEmbedder(path, cache=tmp_path).encode(["again"])
     assert (fp32.model_dir / "model.onnx").stat().st_mtime_ns == mtime  # exported once, then reused
     assert fp32.encode([]).shape == (0, fp32.dim)
+
+
+@pytest.mark.slow
+def test_bf16_batches_stay_close_to_float32_and_have_their_own_fingerprint() -> None:
+    path = packaged_model_path()
+    fp32 = SentenceTransformerEmbedder(path)
+    bf16 = SentenceTransformerEmbedder(path, bf16=True)
+    texts = TEXTS * 2  # enough texts for the bfloat16 path (BF16_MIN_TEXTS)
+    reference, fast = fp32.encode(texts), bf16.encode(texts)
+    assert fast.dtype == np.float32 and np.allclose(np.linalg.norm(fast, axis=1), 1.0, atol=1e-5)
+    assert np.min(np.sum(fast * reference, axis=1)) > 0.999
+    assert bf16.encode(TEXTS[:1]) == pytest.approx(reference[:1], abs=1e-5)  # one text: float32 as is
+    assert bf16.name != fp32.name and bf16.name.endswith(":bf16")

@@ -16,7 +16,7 @@ class Settings:
     seeds: Path = Path("seeds")
     index: Path = Path("index")
     model: str = ""  # a local sentence-transformers folder; "" = the packaged all-MiniLM-L6-v2
-    threads: int = 2  # torch and FAISS threads; this product targets 2-core machines
+    threads: int = 2  # torch and FAISS threads for builds (questions use embed.QUERY_THREADS = 1)
     batch_size: int = 32
     # embedding backend (part of the index fingerprint): "torch" (sentence-transformers as is),
     # "torch-bf16" (bfloat16 matmuls for batches: ~2x on CPUs with AMX/AVX512-BF16, vectors within 1e-4

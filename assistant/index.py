@@ -15,7 +15,7 @@ import numpy as np
 
 from . import corpus, store
 from .config import Settings
-from .embed import Embedder
+from .embed import Embedder, bulk_encoding
 from .errors import DamagedIndexError, IndexWriteError, NoDocumentsError
 from .lexical import Lexicon
 from .types import BuildReport, Document, Passage
@@ -84,7 +84,7 @@ def build(
     Raises NoDocumentsError (and leaves any existing index alone) when seeds/ has nothing usable.
     """
     started = time.perf_counter()
-    with write_errors(settings.index), store.build_lock(settings.index):
+    with write_errors(settings.index), store.build_lock(settings.index), bulk_encoding(settings.threads):
         documents, skipped = corpus.load_all(settings.seeds, int(settings.max_file_mb * 1e6))
         if not documents:
             raise NoDocumentsError(_no_documents_message(settings.seeds, skipped))

@@ -10,7 +10,7 @@ import numpy as np
 
 from . import corpus
 from .answer import wants_value
-from .embed import Embedder
+from .embed import Embedder, current_threads, set_threads
 from .index import text_key
 from .lexical import terms
 from .store import Snapshot
@@ -57,6 +57,7 @@ def dense(snapshot: Snapshot, query_vector: np.ndarray, n: int) -> list[tuple[in
     n = min(n, len(snapshot.passages))
     if n == 0:
         return []
+    set_threads(current_threads())  # one search: one thread (QUERY_THREADS) unless inside a build
     query = np.ascontiguousarray(query_vector.reshape(1, -1), dtype=np.float32)
     index = snapshot.faiss_index
     params = None

@@ -195,6 +195,10 @@ def _searchable(stored) -> tuple[object, np.ndarray]:
     import faiss
 
     index = faiss.downcast_index(stored)
+    if index is not stored:
+        # `stored` owns the C++ object: without this reference it is freed with `stored`, and `index`
+        # (a second proxy of the same object) reads freed memory (seen: a 10^5 HNSW index "inconsistent")
+        index.referenced_objects = [stored]
     vectors = index.reconstruct_n(0, index.ntotal) if index.ntotal else np.zeros((0, index.d), dtype=np.float32)
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     if isinstance(index, faiss.IndexHNSW):

@@ -81,3 +81,27 @@ def test_an_index_of_the_previous_format_is_rebuilt(tmp_seeds, tmp_index) -> Non
     b = Assistant(seeds=tmp_seeds, index=tmp_index, embedder=HashingEmbedder())
     assert b.retrieve("When does the bakery open?")
     assert store.read_manifest(tmp_index)["format"] == store.FORMAT_VERSION
+
+
+def test_a_loaded_hnsw_index_stays_valid_after_its_file_object_is_gone(tmp_seeds, tmp_index) -> None:
+    """Regression: the HNSW index returned by store.load was a second proxy of a C++ object owned by a
+    temporary, freed on return; at 10^5 passages every load then said "inconsistent" and rebuilt."""
+    import gc
+
+    import faiss
+
+    settings = Settings(seeds=tmp_seeds, index=tmp_index, ann_threshold=1)  # HNSW at any size
+    Assistant(settings=settings, embedder=HashingEmbedder()).build()
+    snapshot = store.load(tmp_index)
+    gc.collect()
+    for _ in range(20):  # new objects that reuse freed memory, if the index's was freed
+        other = faiss.IndexHNSWSQ(snapshot.vectors.shape[1], faiss.ScalarQuantizer.QT_fp16, 8)
+        del other
+    index = snapshot.faiss_index
+    assert hasattr(index, "hnsw")
+    # something the snapshot holds owns the C++ index (small freed blocks are rarely reused in a test,
+    # so the invariant is checked directly; at 10^5 the freed memory went back to the system at once)
+    assert any(proxy.this.own() for proxy in [index, *getattr(index, "referenced_objects", [])])
+    assert index.ntotal == len(snapshot.passages)
+    _, rows = index.search(snapshot.vectors[:3], 1)
+    assert all(row >= 0 for row in rows[:, 0])

@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test index eval setup clean chromium
+.PHONY: run test index eval bench setup clean chromium
 
 setup: $(STAMP)
 
@@ -38,6 +38,12 @@ index: $(STAMP)
 
 eval: $(STAMP)
 	$(VENV)/bin/assistant eval
+
+# Speed at 10^3, 10^4 and 10^5 passages against the plain sentence-transformers + FAISS floor
+# (about an hour on 2 cores; fetches Debian's python3.11-doc and linux-doc with apt-get download).
+bench: $(STAMP)
+	$(PY) -m bench.run --sizes 1000,10000,100000 --all-backends-max 10000 --real-build-max 100000 \
+	  --json bench/results.json
 
 clean:
 	rm -rf index .pytest_cache

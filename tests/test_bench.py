@@ -32,7 +32,8 @@ def test_bench_smoke_run_produces_every_figure(tmp_path: Path) -> None:
     assert build["passages"] == rung["floor"]["passages"] > 0
     assert build["edit_embedded"] >= 1 and build["add_embedded"] >= 1  # only the touched documents
     assert "error" not in rung["query"] and rung["query"]["questions"] >= 2
-    assert rung["query"]["hnsw_recall@10"] > 0
+    assert rung["query"]["hnsw_recall@10"] > 0 and rung["query"]["hnsw_recall@10_ties"] > 0
+    assert rung["query"]["busy_retrieve_p50_ms"] > 0 and rung["query"]["busy_query_floor_p50_ms"] > 0
     assert rung["cold"]["cold_rc"] == 0, rung["cold"]["cold_error"]
     derived = rung["derived"]
     for key in ("retrieve_vs_query_floor", "ask_vs_retrieve", "edit_vs_full[hashing]", "disk_vs_raw[hashing]"):

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
+from .embed import BACKENDS
 from .errors import ConfigError
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf")
@@ -47,8 +48,7 @@ class Settings:
         checks = [
             (self.threads >= 1, "threads must be at least 1"),
             (self.batch_size >= 1, "batch_size must be at least 1"),
-            (self.embed_backend in ("auto", "torch", "torch-bf16", "onnx", "onnx-int8"),
-             "embed_backend must be auto, torch, torch-bf16, onnx or onnx-int8"),
+            (self.embed_backend in BACKENDS, f"embed_backend must be one of {', '.join(BACKENDS)}"),
             (self.ann_threshold >= 1, "ann_threshold must be at least 1"),
             (1 <= self.min_words <= self.max_words, "need 1 <= min_words <= max_words"),
             (self.overlap_sentences >= 0, "overlap_sentences must be 0 or more"),

@@ -93,9 +93,7 @@ class SentenceTransformerEmbedder:
         self.texts_encoded = 0
         self._model = None
         self._lock = threading.Lock()
-        config = _read_json(self.path / "sentence_bert_config.json")
-        self.max_tokens = int(config.get("max_seq_length", 256))
-        self.dim = int(_read_json(self.path / "config.json").get("hidden_size", 384))
+        self.max_tokens, self.dim = _model_shape(self.path)
 
     @property
     def model(self):
@@ -161,6 +159,8 @@ def resolve_backend(backend: str) -> str:
     if backend == "auto":
         return "torch-bf16" if native_bf16() else "torch"
     return backend
+
+
 ONNX_RECIPE = 1  # bump when the export or quantisation recipe changes: it is part of the fingerprint
 
 
@@ -206,9 +206,7 @@ class OnnxEmbedder:
         self._session = None
         self._tokenizer = None
         self._lock = threading.Lock()
-        config = _read_json(self.path / "sentence_bert_config.json")
-        self.max_tokens = int(config.get("max_seq_length", 256))
-        self.dim = int(_read_json(self.path / "config.json").get("hidden_size", 384))
+        self.max_tokens, self.dim = _model_shape(self.path)
 
     @property
     def session(self):
@@ -278,15 +276,23 @@ class OnnxEmbedder:
 
 def _count_tokens(embedder, text: str) -> int:
     """Tokens the model sees, [CLS] and [SEP] included, without truncation."""
-    tokenizer = getattr(embedder, "_count_tokenizer", None)
-    if tokenizer is None:
-        from tokenizers import Tokenizer
+    return len(_counting_tokenizer(embedder.path).encode(text, add_special_tokens=True).ids)
 
-        tokenizer = Tokenizer.from_file(str(embedder.path / "tokenizer.json"))
-        tokenizer.no_truncation()
-        tokenizer.no_padding()
-        embedder._count_tokenizer = tokenizer
-    return len(tokenizer.encode(text, add_special_tokens=True).ids)
+
+@lru_cache(maxsize=4)
+def _counting_tokenizer(path: Path):
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    return tokenizer
+
+
+def _model_shape(path: Path) -> tuple[int, int]:
+    """(the model's token window, its vector size), from the model folder's configs."""
+    config = _read_json(path / "sentence_bert_config.json")
+    return int(config.get("max_seq_length", 256)), int(_read_json(path / "config.json").get("hidden_size", 384))
 
 
 def _ort_version() -> str:

@@ -65,7 +65,7 @@ def dense(snapshot: Snapshot, query_vector: np.ndarray, n: int) -> list[tuple[in
         import faiss
 
         params = faiss.SearchParametersHNSW(efSearch=n)
-    scores, rows = index.search(query, n, params=params) if params is not None else index.search(query, n)
+    scores, rows = index.search(query, n, params=params)
     return [(int(r), float(s)) for r, s in zip(rows[0], scores[0]) if r >= 0]
 
 

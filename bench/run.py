@@ -460,7 +460,7 @@ def run(args: argparse.Namespace, log=print) -> dict:
             docs = bench_corpus.documents(cache, size + 1, counts, count)
             counts_file.write_text(json.dumps(counts))
             extra = docs.pop()  # one document beyond the rung: the "add one" of the incremental build
-        rung_dir = cache / ("smoke" if args.corpus else "rungs") / str(size)
+        rung_dir = _rung_dir(args, size)
         seeds = rung_dir / "seeds"
         bench_corpus.write_seeds(seeds, docs)
         extra_path = None
@@ -481,16 +481,7 @@ def run(args: argparse.Namespace, log=print) -> dict:
             rung["builds"][backend] = child("build", {**base, "backend": backend,
                                                       "index": str(rung_dir / f"index-{backend}"),
                                                       "extra_doc": str(extra_path) if extra_path else None}, log)
-        index_backend = "hashing" if structure_only else args.default_backend
-        query_backend = "hashing" if args.embedder == "hashing" else args.default_backend
-        passages_for_questions = _passages(seeds, counter)
-        questions = questions_for(passages_for_questions, args.questions)
-        qargs = {**base, "index": str(rung_dir / f"index-{index_backend}"), "query_backend": query_backend,
-                 "index_backend": index_backend,
-                 "questions": questions}
-        rung["query"] = child("query", qargs, log)
-        rung["cold"] = child("cold", {**qargs, "question": questions[0] if questions else "What is this?"}, log)
-        rung["derived"] = derive(rung, args.default_backend)
+        query_phases(rung, rung_dir, counter, args, log)
         results["rungs"].append(rung)
         if args.json:
             Path(args.json).write_text(json.dumps(results, indent=1))
@@ -500,25 +491,35 @@ def run(args: argparse.Namespace, log=print) -> dict:
     return results
 
 
+def _rung_dir(args: argparse.Namespace, size: int) -> Path:
+    return Path(args.cache).expanduser() / ("smoke" if args.corpus else "rungs") / str(size)
+
+
+def query_phases(rung: dict, rung_dir: Path, counter, args: argparse.Namespace, log) -> None:
+    """The query and cold-start phases of a rung whose indexes are built, and the rung's ratios."""
+    seeds = rung_dir / "seeds"
+    index_backend = "hashing" if rung["structure_only"] else args.default_backend
+    query_backend = "hashing" if args.embedder == "hashing" else args.default_backend
+    questions = questions_for(_passages(seeds, counter), args.questions)
+    qargs = {"seeds": str(seeds), "threads": args.threads, "embedder": args.embedder,
+             "index": str(rung_dir / f"index-{index_backend}"), "query_backend": query_backend,
+             "index_backend": index_backend, "questions": questions}
+    rung["query"] = child("query", qargs, log)
+    rung["cold"] = child("cold", {**qargs, "question": questions[0] if questions else "What is this?"}, log)
+    rung["derived"] = derive(rung, args.default_backend)
+
+
 def requery(path: Path, args: argparse.Namespace, log=print) -> dict:
     """Run the query and cold phases again for every rung of an earlier run's JSON (same indexes, the
     current question set and code), and write the figures back into it."""
     from assistant.embed import resolve_backend
 
     results = json.loads(path.read_text())
-    backend = resolve_backend(args.default_backend)
-    counter = _embedder("torch", args.threads)
+    args.default_backend = resolve_backend(args.default_backend)
+    counter = _embedder("hashing" if args.embedder == "hashing" else "torch", args.threads)
     for rung in results["rungs"]:
-        rung_dir = Path(args.cache).expanduser() / "rungs" / str(rung["size"])
-        index_backend = "hashing" if rung["structure_only"] else backend
-        questions = questions_for(_passages(rung_dir / "seeds", counter), args.questions)
-        qargs = {"seeds": str(rung_dir / "seeds"), "threads": args.threads, "embedder": args.embedder,
-                 "index": str(rung_dir / f"index-{index_backend}"), "query_backend": backend,
-                 "index_backend": index_backend, "questions": questions}
         log(f"rung ~{rung['size']} passages: query and cold again")
-        rung["query"] = child("query", qargs, log)
-        rung["cold"] = child("cold", {**qargs, "question": questions[0]}, log)
-        rung["derived"] = derive(rung, backend)
+        query_phases(rung, _rung_dir(args, rung["size"]), counter, args, log)
     results.setdefault("requeried", []).append(time.strftime("%Y-%m-%d %H:%M:%S"))
     path.write_text(json.dumps(results, indent=1))
     return results

@@ -18,8 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from .appserver import app_server
 from .conftest import EVAL_SET
-from .test_security import app_server
 
 pytestmark = pytest.mark.slow
 

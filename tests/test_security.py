@@ -8,7 +8,6 @@ process, properties over any input, and an attacker who can also rewrite the che
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import pickle
@@ -18,10 +17,8 @@ import socket
 import subprocess
 import sys
 import textwrap
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -36,65 +33,10 @@ from assistant.embed import HashingEmbedder
 from assistant.errors import DamagedIndexError
 from assistant.types import Answer, Hit
 
+from .appserver import app_server
 from .conftest import DOCS, REPO, write_docs
 
 PACKAGE = REPO / "assistant"
-
-# ---------------------------------------------------------------------------------------------------
-# The real server: app.py in a subprocess (also used by test_load.py)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def app_server(root: Path, *args: str, env: dict[str, str] | None = None, start_timeout: float = 300
-               ) -> Iterator[dict]:
-    """`python app.py --port P *args` on a copy of seeds/ (and of index/ when one is built), until the
-    HTTP server answers. Stopped (SIGTERM, then SIGKILL) on exit."""
-    seeds, index = root / "seeds", root / "index"
-    if not seeds.exists():
-        shutil.copytree(REPO / "seeds", seeds)
-        for path in [seeds, *seeds.rglob("*")]:
-            path.chmod(path.stat().st_mode | 0o200)  # the shipped seeds are read-only
-    if not index.exists() and (REPO / "index" / store.MANIFEST).exists():
-        shutil.copytree(REPO / "index", index, ignore=shutil.ignore_patterns(".lock"))
-    port = free_port()
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_")}
-    full_env.update(ASSISTANT_SEEDS=str(seeds), ASSISTANT_INDEX=str(index), GRADIO_ANALYTICS_ENABLED="False",
-                    PYTHONUNBUFFERED="1", **(env or {}))
-    log_path = root / f"app-{port}.log"
-    with open(log_path, "w+", encoding="utf-8") as log:
-        proc = subprocess.Popen([sys.executable, str(REPO / "app.py"), "--port", str(port), *args], cwd=root,
-                                env=full_env, stdout=log, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + start_timeout  # a guard against a hang, not a timing assertion
-            while True:
-                if proc.poll() is not None:
-                    pytest.fail(f"app.py exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
-                try:
-                    with urllib.request.urlopen(url, timeout=2):
-                        break
-                except urllib.error.HTTPError:
-                    break  # it answers (a login page, say)
-                except OSError:
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail("app.py did not start serving in time")
-                time.sleep(0.3)
-            yield {"url": url, "port": port, "proc": proc, "log": log_path, "seeds": seeds, "index": index}
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
 
 def listening_addresses(port: int) -> set[str]:
     """The local addresses of the LISTEN sockets on this port, from /proc/net/tcp{,6}."""

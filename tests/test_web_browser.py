@@ -7,18 +7,14 @@ The tests share one server and one page, and run in file order."""
 from __future__ import annotations
 
 import os
-import shutil
-import socket
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from .appserver import app_server
 from .conftest import REPO
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -46,53 +42,12 @@ preamble as a joke.</p>
 """
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """app.py in a subprocess on a temporary copy of seeds/ (and of index/, when one was built)."""
     root = tmp_path_factory.mktemp("web")
-    seeds, index = root / "seeds", root / "index"
-    shutil.copytree(REPO / "seeds", seeds)
-    for path in [seeds, *seeds.rglob("*")]:
-        path.chmod(path.stat().st_mode | 0o200)  # the shipped seeds are read-only
-    if (REPO / "index" / "manifest.json").exists():
-        shutil.copytree(REPO / "index", index, ignore=shutil.ignore_patterns(".lock"))
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_")}
-    env.update(ASSISTANT_SEEDS=str(seeds), ASSISTANT_INDEX=str(index), GRADIO_ANALYTICS_ENABLED="False",
-               PYTHONUNBUFFERED="1")
-    log = open(root / "app.log", "w+", encoding="utf-8")  # noqa: SIM115 - closed below
-    started = time.monotonic()
-    proc = subprocess.Popen([sys.executable, str(REPO / "app.py"), "--port", str(port)], cwd=root, env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        while True:
-            if proc.poll() is not None:
-                log.seek(0)
-                pytest.fail(f"app.py exited with {proc.returncode}:\n{log.read()[-3000:]}")
-            try:
-                with urllib.request.urlopen(url, timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() - started > START_TIMEOUT:
-                pytest.fail("app.py did not start serving in time")
-            time.sleep(0.3)
-        yield {"url": url, "seeds": seeds, "root": root, "started": started, "log": log}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    with app_server(root, start_timeout=START_TIMEOUT) as running:
+        yield {**running, "root": root}
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,8 @@ import numpy as np
 
 from typing import TYPE_CHECKING
 
-from .lexical import Lexicon, STOPWORDS, terms, words
+from .aliases import descriptions_of
+from .lexical import Lexicon, STOPWORDS, related, terms, words
 from .types import Answer, Hit, Sentence
 
 if TYPE_CHECKING:
@@ -28,6 +29,7 @@ SUPPORT_OVERLAP = 0.5  # verify(): share of the claim's content words found in i
 MISSING_ENTITY_PENALTY = 0.15  # a one-word name in the question that the passages never mention
 VALUE_MARGIN = 0.2  # a sentence holding the asked-for value may score at most this far below the best
 EXTRA_SENTENCE_MARGIN = 0.08  # a second or third sentence must score within this of the best
+SOFT_NAME_SIMILARITY = 0.8  # a question's name counts as mentioned by a name this close in meaning ("Moscow" ~ "Russia")
 MAX_SENTENCES = 3
 
 _NUMBER_WORDS = (
@@ -53,7 +55,8 @@ _DATE = re.compile(
 _CALENDAR_DATE = re.compile(r"\b(?:" + _MONTHS + r")\s\d{1,2}\b|\b\d{1,2}\s(?:" + _MONTHS + r")\b|\b\d{4}-\d\d-\d\d\b")
 _NAME_WORD = r"(?:[A-Z][\w’'\-]*[a-z][\w’'\-]*|[A-Z]\.(?:[A-Z]\.)+|[A-Z]{2,})"
 _NAME = re.compile(_NAME_WORD + r"(?:\s(?:(?:von|der|de|van|la|al|bin)\s)*" + _NAME_WORD + r")*")
-_TITLES = {"president", "chancellor", "minister", "prime", "secretary", "senator", "king", "queen", "official"}
+_TITLES = {"president", "chancellor", "minister", "prime", "secretary", "senator", "king", "queen", "official",
+           "leader", "dictator"}
 _QUOTE = re.compile(r"[“”\"]")
 _SPEECH = (r"said|says|states|stated|added|adds|told|asked|wrote|noted|explained|argued|called|described|"
            r"welcomed|cautioned|warned|labeled|labelled|dubbed|branded|insisted|declared|claimed")
@@ -70,6 +73,7 @@ class Intent:
     speaker: str = ""  # for "what did X say/call ..." questions
     entities: tuple[str, ...] = ()  # names in the question
     unit: str = ""  # for quantity questions: the noun counted ("troops"), when given
+    speaker_also: tuple[str, ...] = ()  # patterns for descriptions of the speaker ("the Ukraine president")
 
 
 _MONEY_WORDS = {"money", "cash", "funding", "funds", "aid", "capital", "assets"}
@@ -80,7 +84,7 @@ def intent(question: str) -> Intent:
     q = question.strip()
     low = q.lower()
     entities = tuple(question_entities(q))
-    m = re.search(r"\b(?:what|how)\s+(?:did|does|do|has|have)\s+(.+?)\s+(?:say|said|call|describe|think|mean)\b", q,
+    m = re.search(r"\b(?:what|how)\s+(?:did|does|do|has|have)\s+(.+?)\s+(?:say|said|call|describe|think|mean|rate|respond|react|reply|warn|view|regard|assess|predict)\b", q,
                   re.IGNORECASE)
     if m:
         return Intent("say", m.group(1).strip(), entities)
@@ -140,16 +144,10 @@ def missing_entities(entities: tuple[str, ...], texts: list[str]) -> list[str]:
     for entity in entities:
         entity_words = [w.replace(".", "") for w in words(entity) if w not in _TITLES and w not in STOPWORDS]
         stems = {w.rstrip("s") for w in found}
-        if entity_words and not any(w in found or w.rstrip("s") in stems or _demonym(w, found)
+        if entity_words and not any(w in found or w.rstrip("s") in stems or any(related(w, f) for f in found)
                                     for w in entity_words):
             missing.append(entity)
     return missing
-
-
-def _demonym(word: str, found: set[str]) -> bool:
-    """'belgium' ~ 'belgian', 'ukraine' ~ 'ukrainian', 'russia' ~ 'russian'."""
-    root = word[:-1] if word.endswith(("a", "e", "y")) else word
-    return len(root) >= 4 and any(f.startswith(root[:5]) for f in found)
 
 
 @dataclass(frozen=True)
@@ -177,8 +175,8 @@ def _value(kind: str, text: str, question: str, unit: str = "") -> str:
     """The asked-for value, verbatim from the sentence, or "" when the sentence has none."""
     q_words = set(words(question))
 
-    def new(candidate: str) -> bool:
-        return not set(words(candidate)) <= q_words
+    def new(candidate: str) -> bool:  # not a name the question already gives ("Russians" for "Russia")
+        return not all(any(related(w, q) for q in q_words) for w in words(candidate))
 
     if kind == "quantity":
         found = [m for m in _QUANTITY.finditer(text)
@@ -254,15 +252,16 @@ def _is_name(m: re.Match[str], text: str, kind: str) -> bool:
     return not (at_start and len(parts) == 1)
 
 
-def speaker_matches(speaker: str, text: str, previous: str) -> tuple[bool, bool]:
+def speaker_matches(speaker: str, text: str, previous: str, also: tuple[str, ...] = ()) -> tuple[bool, bool]:
     """(is a quotation, attributed to `speaker`) for a sentence, looking at the sentence before it for
-    the attribution of a quotation that carries none of its own."""
+    the attribution of a quotation that carries none of its own. `also`: patterns (over lower-cased
+    words) for descriptions that stand for the speaker, see aliases.descriptions_of."""
     quoted = bool(_QUOTE.search(text))
-    names = [w for w in words(speaker) if w not in _TITLES]
+    names = [w for w in words(speaker) if w not in _TITLES and w not in STOPWORDS]
     if not names:
         return quoted, False
 
-    name_re = r"(?:" + "|".join(re.escape(n) for n in names) + r")"
+    name_re = r"(?:" + "|".join([re.escape(n) for n in names] + list(also)) + r")"
 
     def attributed(s: str) -> bool:
         """The speaker's name right before or after a speech verb ("Merz said", "said Merz",
@@ -290,6 +289,8 @@ W_ENTITY_ABSENT = 0.05  # the passage lacks a name of the question that other re
 W_REPEAT = 0.15  # a follow-up's candidate that the previous answer already quoted
 W_FOCUS_FOLLOWUP = 0.30
 W_FOCUS = 0.10  # share of the user's own question terms (not the carried-over context) in the sentence
+W_INHERIT = 0.5  # a sentence continuing a quote or statement ("It's also from the U.S.") shares its score
+W_PREDICATE = 0.5  # similarity of the sentence to what the question asks about its names (see predicate())
 _REFERRING_START = re.compile(r"^[“\"‘]?(?:This|That|These|Those|It|Its|They|Their|Such)\b")
 
 
@@ -298,9 +299,39 @@ def _continues_quote(text: str) -> bool:
     return text.startswith(("“", '"')) and re.search(r"\b(?:" + _SPEECH + r")\b", text) is None
 
 
-def candidates(question: str, query: str, hits: list[Hit], kind: Intent) -> list[Candidate]:
+def predicate(question: str, kind: Intent) -> str:
+    """What the question asks about the names in it: the question without its names and question
+    words ("Did Zelenskyy regard the plans as final?" -> "regard plans as final"). Sentences that
+    merely mention a rare name score high on the whole question; this keeps the rest in view."""
+    names = {w for e in kind.entities for w in words(e)}
+    kept = [t for t in re.findall(r"[\w’'\-]+", question)
+            if t.lower() not in _QUESTION_WORDS and t.lower() not in names]
+    return " ".join(kept)
+
+
+def named_otherwise(entity: str, text: str, people: dict[str, set[tuple[str, str]]] | None) -> bool:
+    """Whether `text` names the question's `entity` by its initials ("U.S." for "United States") or
+    by a description the documents use for that person ("the Ukraine president" for Zelenskyy)."""
+    parts = entity.split()
+    if len(parts) > 1 and all(p[0].isupper() for p in parts):
+        if re.search(r"(?<![\w.])" + r"\.?".join(p[0] for p in parts) + r"\.?(?![\w.])", text):
+            return True
+    patterns = descriptions_of(entity, people) if people else ()
+    low = " ".join(words(text))
+    return any(re.search(rf"\b{p}\b", low) for p in patterns)
+
+
+def candidates(question: str, query: str, hits: list[Hit], kind: Intent,
+               cache: VectorCache | None = None, people: dict[str, set[tuple[str, str]]] | None = None
+               ) -> list[Candidate]:
     """Every sentence of the hits, scored for how well it answers this question."""
     out = []
+    texts = [hit.text[s.start - hit.start : s.end - hit.start] for hit in hits for s in hit.sentences]
+    about = predicate(question, kind)
+    predicate_similarity = {}
+    if cache is not None and about and texts:
+        vectors = cache.encode([about] + texts)
+        predicate_similarity = dict(zip(texts, (vectors[1:] @ vectors[0]).tolist()))
     q_terms = set(terms(question)) | set(terms(query))
     entity_terms = {t for e in kind.entities for t in terms(e)}
     focus_terms = set(terms(question))
@@ -310,12 +341,14 @@ def candidates(question: str, query: str, hits: list[Hit], kind: Intent) -> list
     # names of the question that only a few passages have: a passage without them is likely off-topic
     present_entities = [e for e in kind.entities
                         if 0 < sum(not missing_entities((e,), [t]) for t in all_text) <= len(all_text) / 3]
+    # the sentence before each one in its document, when retrieved (it may sit in another hit)
+    ending = {(hit.doc, s.end): hit.text[s.start - hit.start : s.end - hit.start] for hit in hits for s in hit.sentences}
     for hit in hits:
         rank_bonus = 0.04 / hit.rank if hit.rank else 0.0
-        previous = ""
         for s in hit.sentences:
             text = hit.text[s.start - hit.start : s.end - hit.start]
-            score = s.score + rank_bonus
+            previous = ending.get((hit.doc, s.start - 1)) or ending.get((hit.doc, s.start - 2)) or ""
+            score = s.score + rank_bonus + W_PREDICATE * predicate_similarity.get(text, 0.0)
             value = ""
             if kind.kind in _VALUE_KINDS:
                 value = _value(kind.kind, text, f"{question} {query}", kind.unit)
@@ -323,14 +356,17 @@ def candidates(question: str, query: str, hits: list[Hit], kind: Intent) -> list
                     value = ""  # a number about something else ("Ukraine's army" for "Russia's army")
                 score += W_VALUE if value else -W_NO_VALUE
             elif kind.kind == "say":
-                quoted, theirs = speaker_matches(kind.speaker, text, previous)
+                quoted, theirs = speaker_matches(kind.speaker, text, previous, kind.speaker_also)
                 score += W_SPEAKER if theirs else (-0.05 if quoted else -W_SPEAKER)
             elif kind.kind == "why":
                 if re.search(r"\b(?:because|to be able to|so that|in order to|since|due to|as)\b", text):
                     score += 0.05
-            if kind.speaker and kind.kind != "say" and speaker_matches(kind.speaker, text, previous)[1]:
+            if kind.speaker and kind.kind != "say" and speaker_matches(kind.speaker, text, previous, kind.speaker_also)[1]:
                 score += W_ACCORDING
             own = set(terms(text))
+            for entity in kind.entities:
+                if named_otherwise(entity, text, people):
+                    own |= set(terms(entity))
             absent = [e for e in present_entities if missing_entities((e,), [hit.context_text or hit.text])]
             if absent:  # a name of the question that other passages have and this one lacks
                 score -= W_ENTITY_ABSENT * len(absent) / len(present_entities)
@@ -345,32 +381,49 @@ def candidates(question: str, query: str, hits: list[Hit], kind: Intent) -> list
             if not (q_terms & own):
                 score -= 0.05
             out.append(Candidate(hit, s, text, score, value))
-            previous = text
-    out.sort(key=lambda c: -c.score)
+    return sorted(_inherit(out), key=lambda c: -c.score)
+
+
+def _inherit(scored: list[Candidate]) -> list[Candidate]:
+    """A sentence that continues a quote or statement ("It's also from the U.S." after "..., one EU
+    diplomat said.") shares the score of the sentence it continues, when that one scores higher."""
+    ending = {(c.hit.doc, c.sentence.end): c.score for c in scored}
+    out = []
+    for c in scored:
+        before = ending.get((c.hit.doc, c.sentence.start - 1), ending.get((c.hit.doc, c.sentence.start - 2)))
+        if before is not None and before > c.score and (_REFERRING_START.match(c.text) or _continues_quote(c.text)):
+            c = replace(c, score=c.score + W_INHERIT * (before - c.score))
+        out.append(c)
     return out
 
 
-def compose(question: str, query: str, hits: list[Hit], previous_answer: str = "") -> Answer:
+def compose(question: str, query: str, hits: list[Hit], previous_answer: str = "",
+            cache: VectorCache | None = None, people: dict[str, set[tuple[str, str]]] | None = None) -> Answer:
     """The extractive answer: up to three cited sentences, or an abstention.
 
     `question` is what the user asked (follow-up references resolved), `query` what was searched;
     for "which other ...?" follow-ups, values already given in `previous_answer` are not repeated."""
     kind = intent(question)
+    if kind.speaker and people:
+        kind = replace(kind, speaker_also=descriptions_of(kind.speaker, people))
     if not hits:
         return abstain(query, hits, "nothing in the documents matches it")
     missing = missing_entities(kind.entities, [h.context_text or h.text for h in hits])
     if any(len(m.split()) > 1 for m in missing):  # a full name that appears nowhere
         return abstain(query, hits, f"they never mention {', '.join(missing)}")
-    ranked = candidates(question, query, hits, kind)
+    if missing and cache is not None:
+        missing = [m for m in missing if not _named_alike(m, hits, cache)]
+    ranked = candidates(question, query, hits, kind, cache, people)
     if previous_answer:
         ranked = _after(previous_answer, question, kind, ranked)
+    every = ranked
     if kind.kind in _VALUE_KINDS:
         with_value = [c for c in ranked if c.value]
         if not with_value or with_value[0].score < ranked[0].score - VALUE_MARGIN:
             return abstain(query, hits, f"the passages that match give no {_VALUE_KINDS[kind.kind]} for it")
         ranked = with_value
     if kind.kind == "say" and kind.speaker:
-        theirs = [c for c in ranked if speaker_matches(kind.speaker, c.text, _previous_sentence(c))[1]]
+        theirs = [c for c in ranked if speaker_matches(kind.speaker, c.text, _previous_sentence(c), kind.speaker_also)[1]]
         if not theirs:
             return abstain(query, hits, f"they quote nothing from {kind.speaker} on this")
         ranked = theirs + [c for c in ranked if c not in theirs]
@@ -386,6 +439,15 @@ def compose(question: str, query: str, hits: list[Hit], previous_answer: str = "
         if any(_overlaps(c, o) for o in chosen):
             continue
         chosen.append(c)
+    for c in list(chosen):
+        # a quotation without attribution comes with the sentence that says who said it; a sentence
+        # that goes on about a chosen one ("This force would ...") comes along when it would answer
+        # well enough on its own
+        before, after = _adjacent(c, every, -1), _adjacent(c, every, 1)
+        for extra, wanted in ((before, _continues_quote(c.text)),
+                              (after, after is not None and _REFERRING_START.match(after.text) and after.score >= bar)):
+            if extra and wanted and len(chosen) < MAX_SENTENCES and not any(_overlaps(extra, o) for o in chosen):
+                chosen.append(replace(extra, value=""))
     chosen.sort(key=lambda c: (c.hit.doc, c.sentence.start))
     citations = [cite(c) for c in chosen]
     parts = []
@@ -411,6 +473,25 @@ def _after(previous_answer: str, question: str, kind: Intent, ranked: list[Candi
         out.append(c)
     out.sort(key=lambda c: -c.score)
     return out
+
+
+def _adjacent(c: Candidate, ranked: list[Candidate], step: int) -> Candidate | None:
+    """The retrieved sentence right before (step -1) or after (step 1) `c` in its document."""
+    for o in ranked:
+        gap = o.sentence.start - c.sentence.end if step > 0 else c.sentence.start - o.sentence.end
+        if o.hit.doc == c.hit.doc and 0 <= gap <= 2:
+            return o
+    return None
+
+
+def _named_alike(name: str, hits: list[Hit], cache: VectorCache) -> bool:
+    """Whether the passages name something that means nearly the same as `name` ("Moscow" for
+    "Russia", "Zelensky" for "Zelenskyy"), by the similarity of the names' embeddings."""
+    found = sorted({m.group() for h in hits for m in _NAME.finditer(h.context_text or h.text)})
+    if not found:
+        return False
+    vectors = cache.encode([name] + found)
+    return float(np.max(vectors[1:] @ vectors[0])) >= SOFT_NAME_SIMILARITY
 
 
 def _previous_sentence(c: Candidate) -> str:

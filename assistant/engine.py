@@ -13,6 +13,7 @@ from pathlib import Path
 from collections.abc import Iterator
 from dataclasses import replace
 
+from . import aliases
 from . import answer as answerer
 from . import index as indexer
 from . import search as retriever
@@ -56,6 +57,7 @@ class Assistant:
             self._generator = Generator(generator, threads=self.settings.threads)
         self._cache: retriever.VectorCache | None = None
         self._snapshot: store.Snapshot | None = None
+        self._introductions: tuple[str, dict] = ("", {})  # (generation, aliases.introductions of it)
         self._build_lock = threading.Lock()
         self._load_lock = threading.Lock()
         self._last_check = 0.0
@@ -163,6 +165,13 @@ class Assistant:
             raise QuestionError("k must be at least 1.")
         return retriever.search(self.snapshot(), self.vectors, query, k, s.candidates, s.rescore, s.rrf_k)
 
+    def introductions(self) -> dict[str, set[tuple[str, str]]]:
+        """How the documents introduce people ("German Chancellor Friedrich Merz"), for resolving
+        descriptions in questions ("the German chancellor"); computed once per index generation."""
+        snap = self.snapshot()
+        if self._introductions[0] != snap.generation:
+            self._introductions = (snap.generation, aliases.introductions(p.text for p in snap.passages))
+        return self._introductions[1]
 
     def ask(self, question: str, history: History | None = None, k: int | None = None) -> Answer:
         """Answer from the documents with [n] citations, or say plainly that they don't answer it."""
@@ -180,8 +189,10 @@ class Assistant:
         survived verification (or the extractive answer), so show `Answer.text` once it arrives."""
         cleaned = clean_question(question, self.settings.max_question_chars)
         focus, query = resolve(cleaned, history, _previous_query(history))
+        people = self.introductions()
+        focus, query = aliases.resolve_descriptions(focus, people), aliases.resolve_descriptions(query, people)
         hits = self.retrieve(query, k=max(k or self.settings.k, 6))
-        extractive = answerer.verify(answerer.compose(focus, query, hits, _previous_answer(history)), self.vectors)
+        extractive = answerer.verify(answerer.compose(focus, query, hits, _previous_answer(history), self.vectors, people), self.vectors)
         if self._generator is not None and hits:
             generated = yield from self._generate(cleaned, query, hits)
             if generated is not None and generated.answered:

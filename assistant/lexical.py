@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import unicodedata
 from functools import lru_cache
@@ -51,6 +52,15 @@ def terms(text: str) -> list[str]:
     """Search terms: words without stopwords, stemmed."""
     kept = [w for w in words(text) if w not in STOPWORDS]
     return _stemmer().stemWords(kept) if kept else []
+
+
+def related(a: str, b: str) -> bool:
+    """Whether two lower-cased words name the same place or people by a long shared beginning:
+    'ukraine' ~ 'ukrainian', 'russia' ~ 'russians', 'belgium' ~ 'belgian', 'china' ~ 'chinese'."""
+    if a == b:
+        return True
+    shared = len(os.path.commonprefix([a, b]))
+    return shared >= 5 or (shared >= 4 and min(len(a), len(b)) <= 5)
 
 
 class Lexicon:

@@ -84,10 +84,12 @@ def intent(question: str) -> Intent:
     q = question.strip()
     low = q.lower()
     entities = tuple(question_entities(q))
-    m = re.search(r"\b(?:what|how)\s+(?:did|does|do|has|have)\s+(.+?)\s+(?:say|said|call|describe|think|mean|rate|respond|react|reply|warn|view|regard|assess|predict)\b", q,
-                  re.IGNORECASE)
+    # "What did X say ...", "How did X rate ...", "Did X regard ... as final?": X's own words answer it
+    m = re.search(r"\b(?:what|how)\s+(?:did|does|do|has|have)\s+(.+?)\s+(?:say|said|call|describe|think|mean|rate|"
+                  r"respond|react|reply|warn|view|regard|assess|predict)\b"
+                  r"|^(?:did|does|do)\s+(.+?)\s+(?:regard|consider|think|believe|expect|view)\b", q, re.IGNORECASE)
     if m:
-        return Intent("say", m.group(1).strip(), entities)
+        return Intent("say", (m.group(1) or m.group(2)).strip(), entities)
     m = re.search(r"\baccording to\s+(?:the\s+)?([\w.’'\- ]+?)\s*[,?]", q)
     speaker = m.group(1).strip() if m else ""
     for kind, rule in _KIND_RULES:
@@ -268,7 +270,8 @@ def speaker_matches(speaker: str, text: str, previous: str, also: tuple[str, ...
         "Trump himself said"), or "he said" in a sentence that names the speaker first."""
         low = " ".join(words(s))
         near = (rf"\b{name_re}\b(?:\s\S+){{0,2}}\s(?:{_SPEECH})\b|\b(?:{_SPEECH})\s(?:\S+\s){{0,1}}{name_re}\b"
-                rf"|\b{name_re}\b.*\b(?:he|she|it|they)\s(?:{_SPEECH})\b")
+                rf"|\b{name_re}\b.*\b(?:he|she|it|they)\s(?:{_SPEECH})\b"
+                rf"|^(?:in|according to)\s(?:(?:a|an|the|their|his|her|its)\s)?(?:\S+\s){{0,2}}{name_re}\b")
         return re.search(near, low) is not None
 
     if attributed(text):

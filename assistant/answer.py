@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 ABSTAIN_BELOW = 0.545  # best adjusted sentence score under which the documents are taken not to answer
 SUPPORT_SIMILARITY = 0.55  # verify(): claim-to-span cosine needed (with enough shared words)
 SUPPORT_OVERLAP = 0.5  # verify(): share of the claim's content words found in its span
-MISSING_ENTITY_PENALTY = 0.15  # a one-word name in the question that the passages never mention
 VALUE_MARGIN = 0.2  # a sentence holding the asked-for value may score at most this far below the best
 EXTRA_SENTENCE_MARGIN = 0.08  # a second or third sentence must score within this of the best
 SOFT_NAME_SIMILARITY = 0.8  # a question's name counts as mentioned by a name this close in meaning ("Moscow" ~ "Russia")
@@ -96,7 +95,7 @@ def intent(question: str) -> Intent:
         if rule.search(low):
             if kind == "percent":
                 return Intent("quantity", speaker, entities, "percent")
-            return Intent(kind, speaker, entities, _unit(low) if kind == "quantity" else "")
+            return Intent(kind, speaker, entities, _unit(low, kind))
     return Intent("what", speaker, entities)
 
 
@@ -116,8 +115,13 @@ _KIND_RULES = [(kind, re.compile(pattern)) for kind, pattern in [
 ]]
 
 
-def _unit(low: str) -> str:
-    """What a "how many X" question counts, or the money word of "how much money"; "" otherwise."""
+def _unit(low: str, kind: str) -> str:
+    """What a "how many X" question counts, or the money word of "how much money"; "town" for
+    "which city / town / capital"; "" otherwise."""
+    if kind == "entity":
+        return "town" if re.search(r"\b(?:city|town|capital)\b", low) else ""
+    if kind != "quantity":
+        return ""
     m = re.search(r"\bhow (many|much)\s+([a-z]+)", low)
     if not m or m.group(2) in STOPWORDS:
         return ""
@@ -200,9 +204,12 @@ def _value(kind: str, text: str, question: str, unit: str = "") -> str:
     if kind == "when":
         found = [m for m in _DATE.finditer(text) if new(m.group())]
         return _nearest(found, text, question).group().strip() if found else ""
-    if kind == "where":
-        places = [m for m in _NAME.finditer(text) if _is_name(m, text, kind) and new(m.group())
-                  and re.search(r"\b(?:in|at|from)\s(?:an?\s|the\s)?$", text[: m.start()][-10:])]
+    if kind == "where" or (kind == "entity" and unit == "town"):  # a town is named after in/at/from or in a dateline
+        places = [m for m in _NAME.finditer(text) if _is_name(m, text, "where") and new(m.group())
+                  and (re.search(r"\b(?:in|at|from)\s(?:an?\s|the\s)?$", text[: m.start()][-10:])
+                       or (m.group().isupper() and re.match(r"\s*—", text[m.end() :]) and not text[: m.start()].strip()))]
+        if kind == "entity":
+            return _nearest(places, text, question).group().strip() if places else ""
         venues = [m for m in re.finditer(r"\b(?:at|in) (?:a|an|the) (?:[\w-]+ ){0,2}?(?:conference|meeting|summit|"
                                          r"dinner|hall|office|headquarters|embassy|session|house|building|room)\b",
                                          text) if new(m.group())]
@@ -412,10 +419,10 @@ def compose(question: str, query: str, hits: list[Hit], previous_answer: str = "
     if not hits:
         return abstain(query, hits, "nothing in the documents matches it")
     missing = missing_entities(kind.entities, [h.context_text or h.text for h in hits])
-    if any(len(m.split()) > 1 for m in missing):  # a full name that appears nowhere
-        return abstain(query, hits, f"they never mention {', '.join(missing)}")
     if missing and cache is not None:
         missing = [m for m in missing if not _named_alike(m, hits, cache)]
+    if missing:  # a name the passages never mention, nor one that means nearly the same
+        return abstain(query, hits, f"they never mention {', '.join(missing)}")
     ranked = candidates(question, query, hits, kind, cache, people)
     if previous_answer:
         ranked = _after(previous_answer, question, kind, ranked)
@@ -431,10 +438,9 @@ def compose(question: str, query: str, hits: list[Hit], previous_answer: str = "
             return abstain(query, hits, f"they quote nothing from {kind.speaker} on this")
         ranked = theirs + [c for c in ranked if c not in theirs]
     best = ranked[0]
-    bar = ABSTAIN_BELOW + (MISSING_ENTITY_PENALTY if missing else 0.0)
+    bar = ABSTAIN_BELOW
     if best.score < bar:
-        why = f"they never mention {', '.join(missing)}" if missing else "nothing in them answers it closely enough"
-        return abstain(query, hits, why)
+        return abstain(query, hits, "nothing in them answers it closely enough")
     chosen = [best]
     for c in ranked[1:]:
         if len(chosen) >= MAX_SENTENCES or c.score < best.score - EXTRA_SENTENCE_MARGIN:

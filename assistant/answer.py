@@ -117,9 +117,11 @@ _KIND_RULES = [(kind, re.compile(pattern)) for kind, pattern in [
 
 def _unit(low: str, kind: str) -> str:
     """What a "how many X" question counts, or the money word of "how much money"; "town" for
-    "which city / town / capital"; "" otherwise."""
+    "which city / town / capital"; "elapsed" for "how long has ..."; "" otherwise."""
     if kind == "entity":
         return "town" if re.search(r"\b(?:city|town|capital)\b", low) else ""
+    if kind == "duration":
+        return "elapsed" if re.search(r"\bhow long (?:has|have|had)\b", low) else ""
     if kind != "quantity":
         return ""
     m = re.search(r"\bhow (many|much)\s+([a-z]+)", low)
@@ -197,6 +199,8 @@ def _value(kind: str, text: str, question: str, unit: str = "") -> str:
         return found[0].group().strip() if found else ""
     if kind == "duration":
         found = [m.group().strip() for m in _DURATION.finditer(text) if new(m.group())]
+        if unit == "elapsed":  # "how long has it been ...": a length of time, not a deadline ("by Christmas")
+            found = [f for f in found if re.search(r"\d|" + _NUMBER_WORDS, f, re.IGNORECASE)]
         return found[0] if found else ""
     if kind == "date":
         found = [m.group() for m in _CALENDAR_DATE.finditer(text)]
@@ -205,8 +209,9 @@ def _value(kind: str, text: str, question: str, unit: str = "") -> str:
         found = [m for m in _DATE.finditer(text) if new(m.group())]
         return _nearest(found, text, question).group().strip() if found else ""
     if kind == "where" or (kind == "entity" and unit == "town"):  # a town is named after in/at/from or in a dateline
-        places = [m for m in _NAME.finditer(text) if _is_name(m, text, "where") and new(m.group())
-                  and (re.search(r"\b(?:in|at|from)\s(?:an?\s|the\s)?$", text[: m.start()][-10:])
+        places = [m for m in _NAME.finditer(text) if new(m.group())
+                  and ((_is_name(m, text, "where") and re.search(r"\b(?:in|at|from)\s(?:an?\s|the\s)?$",
+                                                                 text[: m.start()][-10:]))
                        or (m.group().isupper() and re.match(r"\s*—", text[m.end() :]) and not text[: m.start()].strip()))]
         if kind == "entity":
             return _nearest(places, text, question).group().strip() if places else ""
@@ -217,7 +222,10 @@ def _value(kind: str, text: str, question: str, unit: str = "") -> str:
         return _nearest(found, text, question).group().strip() if found else ""
     if kind in ("who", "name", "entity"):
         names = [m for m in _NAME.finditer(text) if _is_name(m, text, kind) and new(m.group())]
-        return _nearest(names, text, question).group() if names else ""
+        # "Who is the president of the European Council?": not "European Commission President Ursula
+        # von der Leyen", which repeats words of the question, but "António Costa"
+        fresh = [m for m in names if not set(words(m.group())) & q_words]
+        return _nearest(fresh or names, text, question).group() if names else ""
     return ""
 
 
@@ -450,11 +458,11 @@ def compose(question: str, query: str, hits: list[Hit], previous_answer: str = "
         chosen.append(c)
     for c in list(chosen):
         # a quotation without attribution comes with the sentence that says who said it; a sentence
-        # that goes on about a chosen one ("This force would ...") comes along when it would answer
+        # that goes on about the best one ("This force would ...") comes along when it would answer
         # well enough on its own
         before, after = _adjacent(c, every, -1), _adjacent(c, every, 1)
-        for extra, wanted in ((before, _continues_quote(c.text)),
-                              (after, after is not None and _REFERRING_START.match(after.text) and after.score >= bar)):
+        goes_on = after is not None and c is best and _REFERRING_START.match(after.text) is not None and after.score >= bar
+        for extra, wanted in ((before, _continues_quote(c.text)), (after, goes_on)):
             if extra and wanted and len(chosen) < MAX_SENTENCES and not any(_overlaps(extra, o) for o in chosen):
                 chosen.append(replace(extra, value=""))
     chosen.sort(key=lambda c: (c.hit.doc, c.sentence.start))

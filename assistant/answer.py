@@ -331,9 +331,9 @@ def named_otherwise(entity: str, text: str, people: dict[str, set[tuple[str, str
     """Whether `text` names the question's `entity` by its initials ("U.S." for "United States") or
     by a description the documents use for that person ("the Ukraine president" for Zelenskyy)."""
     parts = entity.split()
-    if len(parts) > 1 and all(p[0].isupper() for p in parts):
-        if re.search(r"(?<![\w.])" + r"\.?".join(p[0] for p in parts) + r"\.?(?![\w.])", text):
-            return True
+    initials = r"(?<![\w.])" + r"\.?".join(p[0] for p in parts) + r"\.?(?![\w.])"
+    if len(parts) > 1 and all(p[0].isupper() for p in parts) and re.search(initials, text):
+        return True
     patterns = descriptions_of(entity, people) if people else ()
     low = " ".join(words(text))
     return any(re.search(rf"\b{p}\b", low) for p in patterns)

@@ -192,7 +192,8 @@ class Assistant:
         people = self.introductions()
         focus, query = aliases.resolve_descriptions(focus, people), aliases.resolve_descriptions(query, people)
         hits = self.retrieve(query, k=max(k or self.settings.k, 6))
-        extractive = answerer.verify(answerer.compose(focus, query, hits, _previous_answer(history), self.vectors, people), self.vectors)
+        composed = answerer.compose(focus, query, hits, _previous_answer(history), self.vectors, people)
+        extractive = answerer.verify(composed, self.vectors)
         if self._generator is not None and hits:
             generated = yield from self._generate(cleaned, query, hits)
             if generated is not None and generated.answered:

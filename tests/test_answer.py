@@ -218,8 +218,8 @@ def test_heldout_set_is_not_worse_than_measured(real_assistant):
      "What percentage of the force is American?", ""),
     ("who", "“It’s also from the U.S.”", "Besides Russia, who did an EU diplomat accuse?", "U.S."),
     ("who", "“Where’s the credibility?” one European diplomat asked.", "Who asked about credibility?", ""),
-    ("who", "It was signed by European Commission President Ursula von der Leyen and António Costa, president of "
-     "the European Council.", "Who is the president of the European Council?", "António Costa"),
+    ("who", ("It was signed by European Commission President Ursula von der Leyen and António Costa, president "
+             "of the European Council."), "Who is the president of the European Council?", "António Costa"),
     ("duration", "Leaders hope for a deal by Christmas after nearly four years of war.",
      "How long has the war been going on?", "nearly four years"),
     ("duration", "Leaders hope for a deal by Christmas.", "How long has the war been going on?", ""),

@@ -137,7 +137,8 @@ def question_entities(question: str) -> list[str]:
         name = m.group().strip()
         parts = name.split()
         if m.start() == 0 or question[: m.start()].strip() == "":
-            parts = parts[1:] if parts and parts[0].lower() in _QUESTION_WORDS else parts
+            # a lone capitalised first word is capitalised for starting the question ("Wann wurde ...")
+            parts = parts[1:] if parts and (parts[0].lower() in _QUESTION_WORDS or len(parts) == 1) else parts
         parts = [p for p in parts if p.lower() not in _QUESTION_WORDS]
         if parts:
             out.append(" ".join(parts))

@@ -64,6 +64,9 @@ def test_intent(question, kind, speaker):
 def test_question_entities_skip_the_question_word():
     assert answerer.question_entities("What did Emmanuel Macron say about Article 5?") == [
         "Emmanuel Macron", "Article"]
+    # a German question word is capitalised too: it is not a name the documents must mention
+    assert answerer.question_entities("Wann wurde die Brücke über die Saale eröffnet?") == ["Brücke", "Saale"]
+    assert answerer.question_entities("Emmanuel Macron said what?") == ["Emmanuel Macron"]
 
 
 def test_predicate_is_the_question_without_its_names_and_question_words():

@@ -191,6 +191,9 @@ class Assistant:
         focus, query = resolve(cleaned, history, _previous_query(history))
         people = self.introductions()
         focus, query = aliases.resolve_descriptions(focus, people), aliases.resolve_descriptions(query, people)
+        # the query and what the question asks about its names (answer.predicate) in one batch: the
+        # answerer needs both, and one batch of two short texts costs little more than one text
+        self.vectors.encode([t for t in (query, answerer.predicate(focus, answerer.intent(focus))) if t])
         hits = self.retrieve(query, k=max(k or self.settings.k, 6))
         composed = answerer.compose(focus, query, hits, _previous_answer(history), self.vectors, people)
         extractive = answerer.verify(composed, self.vectors)

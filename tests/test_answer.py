@@ -194,18 +194,28 @@ def test_eval_answer_figures_hold(real_assistant):
     assert f["dialogues_right"] >= DIALOGUE_FLOOR
 
 
+# eval/heldout.jsonl was written without looking at the code or the tuned set, and later also used to
+# choose between options; eval/heldout2.jsonl was written afterwards by someone who read only the article
+# and was never used for choosing. Floors: the measured level less one question.
+HELDOUT_FLOORS = {
+    # file: (accuracy, abstained, false abstentions at most, dialogues); measured 93.3 / 90.0 / 0 / 100
+    "heldout.jsonl": (0.90, 0.80, 0.04, 0.83),
+    # measured 96.7 / 75.0 / 0 / 83.3 (before the descriptions and predicate work: 90.0 / 66.7 / 0 / 83.3)
+    "heldout2.jsonl": (0.93, 0.66, 0.04, 0.66),
+}
+
+
 @pytest.mark.slow
-def test_heldout_set_is_not_worse_than_measured(real_assistant):
-    """eval/heldout.jsonl was written without looking at the code or the tuned set; it shows whether
-    the heuristics generalise (measured: accuracy 93.3%, abstained 90.0%, false abstentions 0%,
-    dialogues 100%; it was also used to choose between options, so it is no longer strictly held out)."""
-    results = evaluate.evaluate_answers(real_assistant, evaluate.load_questions(EVAL_SET.parent / "heldout.jsonl"))
+@pytest.mark.parametrize("name", sorted(HELDOUT_FLOORS))
+def test_heldout_sets_are_not_worse_than_measured(real_assistant, name):
+    accuracy, abstained, false_abstentions, dialogues = HELDOUT_FLOORS[name]
+    results = evaluate.evaluate_answers(real_assistant, evaluate.load_questions(EVAL_SET.parent / name))
     f = evaluate.answer_figures(results)
     assert f["offsets_exact"] is True
-    assert f["answer_accuracy"] >= 0.90
-    assert f["abstained_unanswerable"] >= 0.80
-    assert f["false_abstentions"] <= 0.04
-    assert f["dialogues_right"] >= 0.83
+    assert f["answer_accuracy"] >= accuracy
+    assert f["abstained_unanswerable"] >= abstained
+    assert f["false_abstentions"] <= false_abstentions
+    assert f["dialogues_right"] >= dialogues
 
 
 @pytest.mark.parametrize("kind, sentence, question, value", [

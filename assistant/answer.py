@@ -131,14 +131,13 @@ def _unit(low: str, kind: str) -> str:
 
 
 def question_entities(question: str) -> list[str]:
-    """Capitalised names in the question, its first word excluded unless it continues a name."""
+    """Capitalised names in the question, an opening question word excluded."""
     out = []
     for m in _NAME.finditer(question):
         name = m.group().strip()
         parts = name.split()
         if m.start() == 0 or question[: m.start()].strip() == "":
-            # a lone capitalised first word is capitalised for starting the question ("Wann wurde ...")
-            parts = parts[1:] if parts and (parts[0].lower() in _QUESTION_WORDS or len(parts) == 1) else parts
+            parts = parts[1:] if parts and parts[0].lower() in _QUESTION_WORDS else parts
         parts = [p for p in parts if p.lower() not in _QUESTION_WORDS]
         if parts:
             out.append(" ".join(parts))
@@ -430,6 +429,8 @@ def compose(question: str, query: str, hits: list[Hit], previous_answer: str = "
     missing = missing_entities(kind.entities, [h.context_text or h.text for h in hits])
     if missing and cache is not None:
         missing = [m for m in missing if not _named_alike(m, hits, cache)]
+    opening = question.split()[0] if question.split() else ""
+    missing = [m for m in missing if m != opening]  # may be capitalised only for opening it ("Wann wurde ...?")
     if missing:  # a name the passages never mention, nor one that means nearly the same
         return abstain(query, hits, f"they never mention {', '.join(missing)}")
     ranked = candidates(question, query, hits, kind, cache, people)

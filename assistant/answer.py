@@ -369,7 +369,7 @@ def candidates(question: str, query: str, hits: list[Hit], kind: Intent,
             score = s.score + rank_bonus + W_PREDICATE * predicate_similarity.get(text, 0.0)
             value = ""
             if kind.kind in _VALUE_KINDS:
-                value = _value(kind.kind, text, f"{question} {query}", kind.unit)
+                value = _value(kind.kind, text, question, kind.unit)
                 if value and kind.kind == "quantity" and missing_entities(kind.entities, [text]):
                     value = ""  # a number about something else ("Ukraine's army" for "Russia's army")
                 score += W_VALUE if value else -W_NO_VALUE

@@ -141,6 +141,18 @@ def test_follow_up_resolves_he_to_merz(real_assistant):
 
 
 @pytest.mark.slow
+def test_a_follow_up_can_be_answered_by_the_person_of_the_previous_turn(real_assistant):
+    question = "What did Zelenskyy say about the question of land?"
+    first = real_assistant.ask(question)
+    assert first.answered and "different positions" in first.text
+    history = [{"role": "user", "content": question},
+               {"role": "assistant", "content": first.text, "query": first.query}]
+    second = real_assistant.ask("And who do the European leaders say should decide on giving it up?", history)
+    assert second.answered and second.text.startswith("Zelenskyy [1]"), second.text
+    assert "for Zelenskyy to decide" in second.citations[0].text
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("question, words, cited", [
     # a description resolved to the person the article introduces, and shown in the query searched
     ("How did the Ukrainian leader rate the proposals?", ["pretty good"], "Zelenskyy said"),
@@ -202,13 +214,14 @@ def test_eval_answer_figures_hold(real_assistant):
 
 
 # eval/heldout.jsonl was written without looking at the code or the tuned set, and later also used to
-# choose between options; eval/heldout2.jsonl was written afterwards by someone who read only the article
-# and was never used for choosing. Floors: the measured level less one question.
+# choose between options; eval/heldout2.jsonl was written afterwards by someone who read only the article,
+# never used for choosing weights, but its misses pointed at two bugs (fixed). Floors: the measured level
+# less one question.
 HELDOUT_FLOORS = {
     # file: (accuracy, abstained, false abstentions at most, dialogues); measured 93.3 / 90.0 / 0 / 100
     "heldout.jsonl": (0.90, 0.80, 0.04, 0.83),
-    # measured 96.7 / 75.0 / 0 / 83.3 (before the descriptions and predicate work: 90.0 / 66.7 / 0 / 83.3)
-    "heldout2.jsonl": (0.93, 0.66, 0.04, 0.66),
+    # measured 100 / 75.0 / 0 / 100 (before the descriptions and predicate work: 90.0 / 66.7 / 0 / 83.3)
+    "heldout2.jsonl": (0.96, 0.66, 0.04, 0.83),
 }
 
 

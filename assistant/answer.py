@@ -7,6 +7,7 @@ and cites each sentence's exact span. Every answer, from any answerer, passes `v
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -451,6 +452,9 @@ def compose(question: str, query: str, hits: list[Hit], previous_answer: str = "
     bar = ABSTAIN_BELOW
     if best.score < bar:
         return abstain(query, hits, "nothing in them answers it closely enough")
+    when = _unmatched_time(question, best.hit.context_text or best.hit.text)
+    if when:
+        return abstain(query, hits, f"the passages that match are not about “{when}”")
     chosen = [best]
     for c in ranked[1:]:
         if len(chosen) >= MAX_SENTENCES or c.score < best.score - EXTRA_SENTENCE_MARGIN:
@@ -492,6 +496,26 @@ def _after(previous_answer: str, question: str, kind: Intent, ranked: list[Candi
         out.append(c)
     out.sort(key=lambda c: -c.score)
     return out
+
+
+# "the next round", "the current strength": a question about another time than the passages speak of
+_TIMES = {"next": r"next|upcoming|following|future|later", "current": r"current|currently|now|present|today"}
+_TIME_ASKED = re.compile(r"\b(?:(next|upcoming)|(current|currently))\b(?!\s+(?:year|month|week|day)\b)",
+                         re.IGNORECASE)
+
+
+def _unmatched_time(question: str, passage: str) -> str:
+    """The question's words ("next round", "current troop") when it asks about the next or the current
+    one and the passage never speaks of such a time; "" otherwise."""
+    m = _TIME_ASKED.search(question)
+    if not m:
+        return ""
+    times = _TIMES["next" if m.group(1) else "current"]
+    if re.search(rf"\b(?:{times})\b", passage, re.IGNORECASE):
+        return ""
+    following = question[m.end() :].split()
+    what = [w for w in itertools.takewhile(lambda w: w.lower() not in STOPWORDS, following[:2])]
+    return " ".join([m.group()] + what).strip("?.,;:!")
 
 
 def _adjacent(c: Candidate, ranked: list[Candidate], step: int) -> Candidate | None:

@@ -10,10 +10,10 @@ from assistant.types import Answer, Hit, Sentence
 
 from .conftest import EVAL_SET, SEED_ARTICLE
 
-# Measured on eval/seed.jsonl when this was written (accuracy 91.8%, unanswerable abstained 94.4%,
+# Measured on eval/seed.jsonl when this was written (accuracy 91.8%, unanswerable abstained 100%,
 # false abstentions 3.3%, dialogues 100%): a regression of more than one question fails.
 ANSWER_ACCURACY_FLOOR = 0.90
-ABSTAIN_FLOOR = 0.88
+ABSTAIN_FLOOR = 0.94
 FALSE_ABSTAIN_CEILING = 0.05
 DIALOGUE_FLOOR = 0.91
 
@@ -106,6 +106,20 @@ def test_a_statement_speaks_through_in_a_statement():
     assert answerer.speaker_matches("Merz", "In a statement, the leaders of Denmark disagreed.", "") == (False, False)
 
 
+@pytest.mark.parametrize("question, passage, unmatched", [
+    ("Which city will host the next round of talks?", "Merz hosted the talks in Berlin.", "next round"),
+    ("Which city will host the next round of talks?", "The next talks will be in Geneva.", ""),
+    ("Which city will host the upcoming summit?", "Leaders meet at an upcoming summit in Rome.", ""),
+    ("What is the current troop strength of the army?", "It should keep a strength of 800,000.",
+     "current troop strength"),
+    ("What is the current troop strength of the army?", "It now has 600,000 soldiers.", ""),
+    ("When will Kyiv run out of money, next year?", "Kyiv runs out of money in the first half.", ""),
+    ("Who hosted the talks?", "Merz hosted the talks.", ""),
+])
+def test_a_question_about_the_next_or_current_one_needs_a_passage_about_that_time(question, passage, unmatched):
+    assert answerer._unmatched_time(question, passage) == unmatched
+
+
 def test_abstain_lists_closest_matches_but_cites_nothing():
     hits = [_hit("Something loosely related.")]
     a = answerer.abstain("q", hits, "nothing")
@@ -185,6 +199,8 @@ def test_answers_that_need_more_than_shared_words(real_assistant, question, word
     "On what date will the ceasefire begin?",
     "Where was the Zorblax accord signed?",  # a name nowhere in the documents decides, even a single word
     "Which city will host the next summit?",  # "which city" wants a town, not "EU" or "Merz"
+    "Which city will host the next round of peace talks?",  # not where these talks were held
+    "What is the current troop strength of Ukraine's army?",  # the article gives a peacetime target
 ])
 def test_unanswerable_questions_abstain(real_assistant, question):
     ans = real_assistant.ask(question)
@@ -220,8 +236,8 @@ def test_eval_answer_figures_hold(real_assistant):
 HELDOUT_FLOORS = {
     # file: (accuracy, abstained, false abstentions at most, dialogues); measured 93.3 / 90.0 / 0 / 100
     "heldout.jsonl": (0.90, 0.80, 0.04, 0.83),
-    # measured 100 / 75.0 / 0 / 100 (before the descriptions and predicate work: 90.0 / 66.7 / 0 / 83.3)
-    "heldout2.jsonl": (0.96, 0.66, 0.04, 0.83),
+    # measured 100 / 91.7 / 0 / 100 (before this answerer work: 90.0 / 66.7 / 0 / 83.3)
+    "heldout2.jsonl": (0.96, 0.83, 0.04, 0.83),
 }
 
 

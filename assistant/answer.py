@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from .aliases import descriptions_of
 from .lexical import Lexicon, STOPWORDS, related, terms, words
@@ -22,6 +22,8 @@ from .types import Answer, Hit, Sentence
 
 if TYPE_CHECKING:
     from .search import VectorCache
+
+T = TypeVar("T")
 
 # Calibrated on eval/seed.jsonl (answerable vs unanswerable questions); see `assistant eval`.
 ABSTAIN_BELOW = 0.545  # best adjusted sentence score under which the documents are taken not to answer
@@ -361,12 +363,13 @@ def candidates(question: str, query: str, hits: list[Hit], kind: Intent,
     present_entities = [e for e in kind.entities
                         if 0 < sum(not missing_entities((e,), [t]) for t in all_text) <= len(all_text) / 3]
     # the sentence before each one in its document, when retrieved (it may sit in another hit)
-    ending = {(hit.doc, s.end): hit.text[s.start - hit.start : s.end - hit.start] for hit in hits for s in hit.sentences}
+    ending = {(hit.doc, s.end): hit.text[s.start - hit.start : s.end - hit.start] for hit in hits
+              for s in hit.sentences}
     for hit in hits:
         rank_bonus = 0.04 / hit.rank if hit.rank else 0.0
         for s in hit.sentences:
             text = hit.text[s.start - hit.start : s.end - hit.start]
-            previous = ending.get((hit.doc, s.start - 1)) or ending.get((hit.doc, s.start - 2)) or ""
+            previous = _neighbour(ending, hit.doc, s.start, -1) or ""
             score = s.score + rank_bonus + W_PREDICATE * predicate_similarity.get(text, 0.0)
             value = ""
             if kind.kind in _VALUE_KINDS:
@@ -409,7 +412,7 @@ def _inherit(scored: list[Candidate]) -> list[Candidate]:
     ending = {(c.hit.doc, c.sentence.end): c.score for c in scored}
     out = []
     for c in scored:
-        before = ending.get((c.hit.doc, c.sentence.start - 1), ending.get((c.hit.doc, c.sentence.start - 2)))
+        before = _neighbour(ending, c.hit.doc, c.sentence.start, -1)
         if before is not None and before > c.score and (_REFERRING_START.match(c.text) or _continues_quote(c.text)):
             c = replace(c, score=c.score + W_INHERIT * (before - c.score))
         out.append(c)
@@ -437,7 +440,8 @@ def compose(question: str, query: str, hits: list[Hit], previous_answer: str = "
     ranked = candidates(question, query, hits, kind, cache, people)
     if previous_answer:
         ranked = _after(previous_answer, question, kind, ranked)
-    every = ranked
+    by_end = {(c.hit.doc, c.sentence.end): c for c in ranked}  # every candidate, before any filter below
+    by_start = {(c.hit.doc, c.sentence.start): c for c in ranked}
     if kind.kind in _VALUE_KINDS:
         with_value = [c for c in ranked if c.value]
         if not with_value or with_value[0].score < ranked[0].score - VALUE_MARGIN:
@@ -466,8 +470,10 @@ def compose(question: str, query: str, hits: list[Hit], previous_answer: str = "
         # a quotation without attribution comes with the sentence that says who said it; a sentence
         # that goes on about the best one ("This force would ...") comes along when it would answer
         # well enough on its own
-        before, after = _adjacent(c, every, -1), _adjacent(c, every, 1)
-        goes_on = after is not None and c is best and _REFERRING_START.match(after.text) is not None and after.score >= bar
+        before = _neighbour(by_end, c.hit.doc, c.sentence.start, -1)
+        after = _neighbour(by_start, c.hit.doc, c.sentence.end, 1)
+        goes_on = (c is best and after is not None and _REFERRING_START.match(after.text) is not None
+                   and after.score >= bar)
         for extra, wanted in ((before, _continues_quote(c.text)), (after, goes_on)):
             if extra and wanted and len(chosen) < MAX_SENTENCES and not any(_overlaps(extra, o) for o in chosen):
                 chosen.append(replace(extra, value=""))
@@ -518,12 +524,15 @@ def _unmatched_time(question: str, passage: str) -> str:
     return " ".join([m.group()] + what).strip("?.,;:!")
 
 
-def _adjacent(c: Candidate, ranked: list[Candidate], step: int) -> Candidate | None:
-    """The retrieved sentence right before (step -1) or after (step 1) `c` in its document."""
-    for o in ranked:
-        gap = o.sentence.start - c.sentence.end if step > 0 else c.sentence.start - o.sentence.end
-        if o.hit.doc == c.hit.doc and 0 <= gap <= 2:
-            return o
+SENTENCE_GAP = 2  # at most this many characters (white space) between two sentences that follow each other
+
+
+def _neighbour(table: dict[tuple[str, int], T], doc: str, offset: int, step: int) -> T | None:
+    """The entry for the retrieved sentence right before `offset` (step -1; `table` keyed by (doc,
+    sentence end)) or right after it (step 1; keyed by (doc, sentence start)) in its document."""
+    for gap in range(SENTENCE_GAP + 1):
+        if (doc, offset + step * gap) in table:
+            return table[(doc, offset + step * gap)]
     return None
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 
-from .answer import _NAME, intent, question_entities
+from .question import analyse, question_entities
+from .values import NAME
 
 _PERSON_PRONOUN = re.compile(r"\b(he|she|him|her|his|hers)\b", re.IGNORECASE)
 _OTHER_ANAPHORA = re.compile(
@@ -39,7 +40,7 @@ def previous_turn(history: History | None) -> tuple[str, str]:
 
 def person_of(previous_query: str, previous_answer: str) -> str:
     """The person a he/she in the next question most likely refers to."""
-    if intent(previous_query).kind == "who" and previous_answer:
+    if analyse(previous_query).kind == "who" and previous_answer:
         lead = re.split(r"\s\[\d+\]", previous_answer, maxsplit=1)[0]
         names = _people(lead)
         if names:
@@ -54,7 +55,7 @@ def person_of(previous_query: str, previous_answer: str) -> str:
 def _people(text: str) -> list[str]:
     """Names that look like people: the surname of a multi-word capitalised name."""
     out = []
-    for m in _NAME.finditer(text):
+    for m in NAME.finditer(text):
         parts = [p for p in m.group().split() if p[0].isupper()]
         if len(parts) >= 2 and not m.group().isupper():
             out.append(parts[-1])

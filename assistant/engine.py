@@ -8,21 +8,20 @@ import re
 import threading
 import time
 import unicodedata
-from pathlib import Path
-
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 
-from . import aliases
+from . import aliases, store
 from . import answer as answerer
 from . import index as indexer
 from . import search as retriever
-from . import store
 from .chat import History, resolve
 from .config import Settings
 from .embed import Embedder, shared_embedder
 from .errors import AssistantError, DamagedIndexError, IndexWriteError, QuestionError
-from .types import Answer, BuildReport, Hit
+from .question import analyse as understand
+from .types import Answer, BuildReport, Hit, Question
 
 log = logging.getLogger(__name__)
 
@@ -160,11 +159,14 @@ class Assistant:
     def retrieve(self, question: str, k: int | None = None) -> list[Hit]:
         """The k passages that best match the question, best first, with exact document offsets."""
         query = clean_question(question, self.settings.max_question_chars)
+        return self._retrieve(understand(query), k)
+
+    def _retrieve(self, question: Question, k: int | None = None) -> list[Hit]:
         s = self.settings
         k = s.k if k is None else k
         if k < 1:
             raise QuestionError("k must be at least 1.")
-        return retriever.search(self.snapshot(), self.vectors, query, k, s.candidates, s.rescore, s.rrf_k)
+        return retriever.search(self.snapshot(), self.vectors, question, k, s.candidates, s.rescore, s.rrf_k)
 
     def introductions(self) -> dict[str, set[tuple[str, str]]]:
         """How the documents introduce people ("German Chancellor Friedrich Merz"), for resolving
@@ -189,17 +191,11 @@ class Assistant:
         With a generator the streamed text is the model's raw output; the final Answer holds only what
         survived verification (or the extractive answer), so show `Answer.text` once it arrives."""
         cleaned = clean_question(question, self.settings.max_question_chars)
-        focus, query = resolve(cleaned, history, _previous_query(history))
-        people = self.introductions()
-        focus, query = aliases.resolve_descriptions(focus, people), aliases.resolve_descriptions(query, people)
-        # the query and what the question asks about its names (answer.predicate) in one batch: the
-        # answerer needs both, and one batch of two short texts costs little more than one text
-        self.vectors.encode([t for t in (query, answerer.predicate(focus, answerer.intent(focus))) if t])
-        hits = self.retrieve(query, k=max(k or self.settings.k, 6))
-        composed = answerer.compose(focus, query, hits, _previous_answer(history), self.vectors, people)
+        asked, hits = self.evidence(cleaned, history, k)
+        composed = answerer.compose(asked, hits, _previous_answer(history), self.vectors, self.introductions())
         extractive = answerer.verify(composed, self.vectors)
         if self._generator is not None and hits:
-            generated = yield from self._generate(cleaned, query, hits)
+            generated = yield from self._generate(cleaned, asked.query, hits)
             if generated is not None and generated.answered:
                 yield generated
                 return
@@ -210,6 +206,20 @@ class Assistant:
             for claim, numbers in answerer.claims(extractive.text):
                 yield claim + "".join(f" [{n}]" for n in numbers) + " "
         yield extractive
+
+    def evidence(self, question: str, history: History | None = None, k: int | None = None
+                 ) -> tuple[Question, list[Hit]]:
+        """The question understood once (follow-up references and descriptions of people resolved)
+        and the passages retrieved for it: what every answerer works from."""
+        cleaned = clean_question(question, self.settings.max_question_chars)
+        focus, query = resolve(cleaned, history, _previous_query(history))
+        people = self.introductions()
+        focus, query = aliases.resolve_descriptions(focus, people), aliases.resolve_descriptions(query, people)
+        asked = understand(focus, query, lambda speaker: aliases.descriptions_of(speaker, people))
+        # the query and what the question asks about its names in one batch: the answerer needs both,
+        # and one batch of two short texts costs little more than one text
+        self.vectors.encode([t for t in (asked.query, asked.predicate) if t])
+        return asked, self._retrieve(asked, k=max(k or self.settings.k, 6))
 
     def _generate(self, question: str, query: str, hits: list[Hit]):
         """Stream the generator's text; return its verified Answer, or None when it failed."""

@@ -9,12 +9,12 @@ from dataclasses import replace
 import numpy as np
 
 from . import corpus
-from .answer import wants_value
 from .embed import Embedder, current_threads, set_threads
 from .index import text_key
 from .lexical import terms
+from .question import value_test
 from .store import Snapshot
-from .types import Hit, Passage, Sentence
+from .types import Hit, Passage, Question, Sentence
 
 # Weights of the second stage, calibrated on eval/seed.jsonl (see `assistant eval`).
 W_SENTENCE = 0.80  # the best-matching sentence of the passage
@@ -90,7 +90,7 @@ def _similarity(cache: VectorCache, texts: list[str], query_vector: np.ndarray) 
 def rescore(
     snapshot: Snapshot,
     cache: VectorCache,
-    query: str,
+    question: Question,
     query_vector: np.ndarray,
     fused: list[tuple[int, float]],
     rrf_k: int,
@@ -103,11 +103,11 @@ def rescore(
     spans = [sentence_spans(p) for p in passages]
     texts = [p.text[s.start - p.start : s.end - p.start] for p, row_spans in zip(passages, spans) for s in row_spans]
     similarity = _similarity(cache, texts, query_vector)
-    query_terms = terms(query)
+    query_terms = terms(question.query)
     sentence_scores = [float(sim) + W_TERMS * snapshot.lexicon.overlap(query_terms, text)
                        for sim, text in zip(similarity, texts)]
     passage_scores = snapshot.vectors[rows] @ query_vector
-    has_value = wants_value(query)
+    has_value = value_test(question)
     value_bonus = [W_VALUE if has_value and has_value(t) else 0.0 for t in texts]
     best_fusion = 2.0 / (rrf_k + 1)
     hits: list[Hit] = []
@@ -164,16 +164,17 @@ def _longest_run(sentences: tuple[Sentence, ...], free: list[Sentence]) -> list[
 def search(
     snapshot: Snapshot,
     cache: VectorCache,
-    query: str,
+    question: Question,
     k: int,
     candidates: int = 30,
     rescore_n: int = 12,
     rrf_k: int = 60,
 ) -> list[Hit]:
-    """The k best hits for the query, best first, with per-sentence scores."""
+    """The k best hits for the question's query, best first, with per-sentence scores."""
+    query = question.query
     query_vector = cache.encode([query])[0]
     dense_rows = [row for row, _ in dense(snapshot, query_vector, candidates)]
     lexical_rows = [row for row, _ in snapshot.lexicon.top(query, candidates)]
     fused = fuse([dense_rows, lexical_rows], rrf_k)[: max(rescore_n, k)]
-    hits = deduplicate(rescore(snapshot, cache, query, query_vector, fused, rrf_k))[:k]
+    hits = deduplicate(rescore(snapshot, cache, question, query_vector, fused, rrf_k))[:k]
     return [replace(h, rank=i) for i, h in enumerate(hits, start=1)]

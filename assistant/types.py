@@ -29,6 +29,24 @@ class Passage:
 
 
 @dataclass(frozen=True)
+class Question:
+    """A question understood once (question.analyse) and handed to retrieval and the answerer."""
+
+    text: str  # what the user asked, follow-up references resolved
+    query: str  # what is searched: the text, or it with the previous turn as context
+    kind: str  # who | when | date | where | quantity | duration | name | entity | say | why | how | yesno | what
+    speaker: str = ""  # for "what did X say/call ..." and "..., according to X?" questions
+    entities: tuple[str, ...] = ()  # names in the question
+    unit: str = ""  # what a "how many X" counts, "percent", a money word, "town", "elapsed"
+    speaker_also: tuple[str, ...] = ()  # patterns for descriptions of the speaker ("the Ukraine president")
+    predicate: str = ""  # what the question asks about its names: the question without names and question words
+
+    @property
+    def is_followup(self) -> bool:
+        return self.text.strip() != self.query.strip()
+
+
+@dataclass(frozen=True)
 class Sentence:
     """A sentence inside a hit, with its similarity to the question."""
 

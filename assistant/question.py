@@ -1,0 +1,132 @@
+"""Understand a question once: what kind of answer it wants, the names in it, what it asks about
+them. The resulting `Question` is handed to retrieval and to the answerer; no later stage re-parses
+the text."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from .lexical import STOPWORDS, related, words
+from .types import Question
+from .values import MONEY_WORDS, NAME, TITLES, VALUE_KINDS, find
+
+QUESTION_WORDS = {"what", "who", "whom", "whose", "when", "where", "which", "why", "how", "did", "does", "do",
+                  "is", "are", "was", "were", "will", "would", "can", "could", "should", "and", "in", "on",
+                  "the", "a", "an", "according", "besides", "for", "to", "of", "by", "with", "if", "has", "have",
+                  "had", "i", "we", "you", "my", "me"}
+
+# First match wins: the order matters ("how many years" is a duration, not a count).
+_KIND_RULES = [(kind, re.compile(pattern)) for kind, pattern in [
+    ("date", r"\bwhat (?:date|day)\b|\bon which date\b|\bon what date\b"),
+    ("duration", r"\bhow long\b|\bfor how long\b|\bhow many (?:years|months|weeks|days|hours|minutes|seconds)\b"),
+    ("when", r"\bwhen\b|\bby when\b|\bwhich (?:day|weekday|month|year|century|decade)\b"
+             r"|\bwhat (?:year|month|time|century|decade)\b|\bin what year\b|\bwhat time of\b"),
+    ("percent", r"\bwhat (?:percentage|percent|share|proportion|fraction)\b|\bwhat (?:\w+ )?rate\b"),
+    ("quantity", r"\bhow (?:many|much|large|big|far|old|strong|heavy|tall|high|wide|deep|hot|cold|fast|often)\b"
+                 r"|\bwhat(?: is| was| are| were)?(?: the)? (?:number|amount|size|total|temperature|price|cost|"
+                 r"weight|capacity|population|length|height|distance|fee|salary|budget|limit|speed)\b"),
+    ("name", r"\bwhat is the name\b|\bwhat was the name\b|\bname the\b|\bwhat was \w+ called\b"),
+    ("who", r"\bwho\b|\bwhose\b|\bwhich (?:person|leader|official|president|negotiators?|author|artist|company)\b"),
+    ("where", r"\bwhere\b|\bin which (?:\w+ )?(?:city|country|place|town|room|folder|directory|file)\b"
+              r"|\bwhat (?:city|country|town|address|room|folder|directory|path)\b"),
+    ("entity", r"\bwhich (?:other )?(?:\w+ )?(?:city|country|countries|nation|place|region|town)\b"),
+    ("why", r"^\s*(?:why|for what reason|what (?:is|was) the reason)\b|\bwhy\b"),
+    ("how", r"^\s*how (?:do|can|should|would|could|does) (?:i|you|we|one|users?)\b|^\s*how to\b"
+            r"|\bwhat (?:are )?the steps\b|\bwhat should (?:i|you|we) do\b"),
+    ("yesno", r"^\s*(?:is|are|was|were|do|does|did|can|could|will|would|should|has|have|had|must|may)\b"),
+]]
+
+
+def analyse(text: str, query: str | None = None, speaker_also: Callable[[str], tuple[str, ...]] | None = None
+            ) -> Question:
+    """The question's kind, names, unit and predicate. `query` is what will be searched (the text by
+    default); `speaker_also` maps a speaker's name to patterns of descriptions that stand for them."""
+    q = text.strip()
+    low = q.lower()
+    entities = tuple(question_entities(q))
+    kind, speaker, unit = _classify(q, low)
+    also = speaker_also(speaker) if speaker and speaker_also else ()
+    return Question(q, (query or q).strip(), kind, speaker, entities, unit, also, _predicate(q, entities))
+
+
+def _classify(q: str, low: str) -> tuple[str, str, str]:
+    """(kind, speaker, unit) by a rule list, first match wins."""
+    # "What did X say ...", "How did X rate ...", "Did X regard ... as final?": X's own words answer it
+    m = re.search(r"\b(?:what|how)\s+(?:did|does|do|has|have)\s+(.+?)\s+(?:say|said|call|describe|think|mean|rate|"
+                  r"respond|react|reply|warn|view|regard|assess|predict)\b"
+                  r"|^(?:did|does|do)\s+(.+?)\s+(?:regard|consider|think|believe|expect|view)\b", q, re.IGNORECASE)
+    if m:
+        return "say", (m.group(1) or m.group(2)).strip(), ""
+    m = re.search(r"\baccording to\s+(?:the\s+)?([\w.’'\- ]+?)\s*[,?]", q)
+    speaker = m.group(1).strip() if m else ""
+    for kind, rule in _KIND_RULES:
+        if rule.search(low):
+            if kind == "percent":
+                return "quantity", speaker, "percent"
+            return kind, speaker, _unit(low, kind)
+    return "what", speaker, ""
+
+
+def _unit(low: str, kind: str) -> str:
+    """What a "how many X" question counts, or the money word of "how much money"; "town" for
+    "which city / town / capital"; "elapsed" for "how long has ..."; "" otherwise."""
+    if kind == "entity":
+        return "town" if re.search(r"\b(?:city|town|capital)\b", low) else ""
+    if kind == "duration":
+        return "elapsed" if re.search(r"\bhow long (?:has|have|had)\b", low) else ""
+    if kind != "quantity":
+        return ""
+    if re.search(r"\bhow much (?:does|do|did|will|would|is|are|was|were)\b.*\b(?:cost|pay|charge|spend|earn)\b"
+                 r"|\bwhat (?:is |was )?(?:the )?(?:price|cost|fee|salary|budget)\b", low):
+        return "cost"
+    m = re.search(r"\bhow (many|much)\s+([a-z]+)", low)
+    if not m or m.group(2) in STOPWORDS:
+        return ""
+    return m.group(2) if m.group(1) == "many" or m.group(2) in MONEY_WORDS else ""
+
+
+def question_entities(question: str) -> list[str]:
+    """Capitalised names in the question, an opening question word excluded."""
+    out = []
+    for m in NAME.finditer(question):
+        name = m.group().strip()
+        parts = name.split()
+        if m.start() == 0 or question[: m.start()].strip() == "":
+            parts = parts[1:] if parts and parts[0].lower() in QUESTION_WORDS else parts
+        parts = [p for p in parts if p.lower() not in QUESTION_WORDS]
+        if parts:
+            out.append(" ".join(parts))
+    return out
+
+
+def _predicate(question: str, entities: tuple[str, ...]) -> str:
+    """What the question asks about the names in it: the question without its names and question
+    words ("Did Zelenskyy regard the plans as final?" -> "regard plans as final"). Sentences that
+    merely mention a rare name score high on the whole question; this keeps the rest in view."""
+    names = {w for e in entities for w in words(e)}
+    kept = [t for t in re.findall(r"[\w’'\-]+", question)
+            if t.lower() not in QUESTION_WORDS and t.lower() not in names]
+    return " ".join(kept)
+
+
+def missing_entities(entities: tuple[str, ...], texts: list[str]) -> list[str]:
+    """Question names none of whose distinctive words occur in the texts."""
+    found = set(words(" ".join(texts)))
+    found |= {w.replace(".", "") for w in found}  # "U.S." answers "US"
+    stems = {w.rstrip("s") for w in found}
+    missing = []
+    for entity in entities:
+        entity_words = [w.replace(".", "") for w in words(entity) if w not in TITLES and w not in STOPWORDS]
+        if entity_words and not any(w in found or w.rstrip("s") in stems or any(related(w, f) for f in found)
+                                    for w in entity_words):
+            missing.append(entity)
+    return missing
+
+
+def value_test(question: Question) -> Callable[[str], bool] | None:
+    """For a question that asks for a number, time, date, name or place: a test of whether a
+    sentence holds such a value. None for other questions."""
+    if question.kind not in VALUE_KINDS:
+        return None
+    return lambda text: bool(find(question.kind, text, question.text, question.unit))

@@ -1,0 +1,206 @@
+"""Recognise values in a sentence: names, dates and times, quantities with units or currencies,
+lengths of time, places (towns, venues, addresses, rooms, file paths).
+
+`find(kind, text, question, unit)` returns the asked-for value verbatim from the sentence, or "".
+No rule here names a word of one document: the patterns are the ordinary forms such values take.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .lexical import related, terms, words
+
+NUMBER_WORDS = (
+    r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|"
+    r"seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|thousand|"
+    r"dozen|half|a few|several|a couple of"
+)
+DAYS = r"Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday"
+MONTHS = (r"January|February|March|April|May|June|July|August|September|October|November|December|"
+          r"Jan\.?|Feb\.?|Mar\.?|Apr\.?|Jun\.?|Jul\.?|Aug\.?|Sept?\.?|Oct\.?|Nov\.?|Dec\.?")
+_ERA = r"(?:BCE|BC|CE|AD|B\.C\.E?\.?|A\.D\.|C\.E\.)"
+_APPROX = r"(?:c\.\s?|ca\.\s?|circa\s|around\s|about\s|before\s|after\s|early\s|mid-|late\s)"
+# a year of any century: 1631, 2025, "c. 2500 BCE", "AD 79", "in 632"; a century or decade
+_YEAR = (rf"\b{_APPROX}?\d{{1,4}}\s?{_ERA}(?![\w])|\b{_ERA}\s?\d{{1,4}}\b"
+         rf"|\b{_APPROX}?(?:1[0-9]|20)\d\d(?:s|[–-]\d{{2,4}})?\b(?!\s?(?:%|[a-zA-Z]{{1,3}}\b(?<!BC)(?<!AD)))"
+         rf"|\b(?:in|since|until|by|from)\s\d{{3}}\b(?![\s.,]*\d)"
+         rf"|\b(?:the\s)?(?:early\s|mid-|late\s)?(?:\d{{1,2}}(?:st|nd|rd|th)|first|second|third|fourth|fifth|"
+         rf"sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|thirteenth|fourteenth|fifteenth|sixteenth|"
+         rf"seventeenth|eighteenth|nineteenth|twentieth|twenty-first)[\s-]century(?:\s{_ERA})?"
+         rf"|\b(?:the\s)?(?:1[0-9]|20)\d0s\b")
+# "14 March 2025", "March 14, 2025", "2025-03-14", "14/03/2025", "Monday", "next week", "at 9:30"
+CALENDAR_DATE = re.compile(
+    rf"\b\d{{1,2}}(?:st|nd|rd|th)?\s(?:of\s)?(?:{MONTHS})(?:,?\s\d{{1,4}})?(?:\s{_ERA})?(?![\w])"
+    rf"|\b(?:{MONTHS})\s\d{{1,2}}(?:st|nd|rd|th)?\b(?:,?\s\d{{4}}\b)?"
+    r"|\b\d{4}-\d\d-\d\d\b|\b\d{1,2}/\d{1,2}/\d{2,4}\b"
+)
+DATE = re.compile(
+    CALENDAR_DATE.pattern
+    + rf"|\b(?:(?:this|next|last|on|by|until|since|in)\s)?(?:{DAYS}|{MONTHS})(?:\s\d{{4}})?\b"
+    + r"|" + _YEAR
+    + r"|\b(?:by\s)?Christmas\b|\b(?:earlier|later)\s(?:this|next|last)\s(?:year|month|week)\b"
+    r"|\b(?:this|next|last)\s(?:year|month|week)\b|\b(?:first|second)\shalf\sof\s(?:next|this)\syear\b"
+    r"|\b(?:spring|summer|autumn|fall|winter)\s(?:of\s)?\d{4}\b"
+    r"|\b(?:at\s)?(?:\d{1,2}(?::\d\d)?\s?(?:a\.m\.|p\.m\.|am|pm)|\d{1,2}:\d\d|(?:" + NUMBER_WORDS + r"|\d{1,2})"
+    r"\so[’']clock)\b"
+)
+# a number, optionally with a currency before it and a unit or scale word after it
+_CURRENCY_SIGN = r"[€$£¥₹]|\b(?:USD|EUR|GBP|CHF|JPY|US\$|A\$|C\$)\s?"
+_UNIT = (r"%|°\s?[CF]\b|per\s?cent\b|percent\b|(?:billion|million|thousand|trillion|bn)\b"
+         r"|(?:mm|cm|km|kg|mg|µg|lbs?|oz|ml|mL|cl|dl|tsp|tbsp|kWh|kW|MW|mAh|Ah|Hz|kHz|MHz|GHz|GB|MB|KB|kB|TB|px|"
+         r"dpi|rpm|mph|km/h|m/s|g|m|l|L|W|V)\b"
+         r"|(?:years?|months?|weeks?|days?|hours?|minutes?|seconds?|decades?|centuries|nights?|"
+         r"(?:milli|centi|kilo)?met(?:er|re)s?|(?:milli|kilo)?grams?|kilos?|(?:milli)?lit(?:er|re)s?|"
+         r"tablespoons?|teaspoons?|cups?|pounds?|ounces?|inch(?:es)?|feet|foot|yards?|miles?|degrees?|"
+         r"calories|kcal|watts?|volts?|euros?|dollars?|pence|cents?|yen|francs?|pages?|words?|"
+         r"storeys?|stories|floors?|seats?|rooms?|beds?|times)\b")
+QUANTITY = re.compile(
+    rf"(?:(?:{_CURRENCY_SIGN})\s?)?\b\d[\d,.]*(?<![,.])(?:\s?[–-]\s?\d[\d,.]*(?<![,.]))?(?:\s?(?:{_UNIT}))?"
+    rf"|\b(?:nearly |about |almost |more than |over |some |around |up to )?(?:{NUMBER_WORDS})\b"
+    r"(?:\s(?:full-scale\s)?(?:years?|days?|months?|weeks?|hours?|billion|million))?",
+    re.IGNORECASE,
+)
+CURRENCY = re.compile(r"[€$£¥₹]|\b(?:euros?|dollars?|pounds?|pence|cents?|yen|francs?|USD|EUR|GBP|CHF)\b",
+                      re.IGNORECASE)
+DURATION = re.compile(
+    r"\b(?:nearly |about |almost |more than |some |over |around |up to |at least |at most |under )?(?:\d[\d,.]*"
+    r"(?:\s?[–-]\s?\d+)?|" + NUMBER_WORDS + r")[\s-](?:full-scale\s)?"
+    r"(?:years?|months?|weeks?|days?|hours?|hrs?|minutes?|mins?|seconds?|secs?|decades?|centuries|century|"
+    r"nights?)\b"
+    r"|\b(?:not\s(?:\w+\s){0,4})?forever\b|\bright now\b|\bfor now\b|\bindefinitely\b"
+    r"|\b(?:until|by)\s(?:Christmas|the end of \w+|next \w+|" + MONTHS + r"|" + DAYS + r")\b",
+    re.IGNORECASE,
+)
+_LENGTH_UNITS = (r"mm|cm|m|km|in|ft|yd|mi|millimet(?:er|re)s?|centimet(?:er|re)s?|met(?:er|re)s?|"
+                 r"kilomet(?:er|re)s?|inch(?:es)?|feet|foot|yards?|miles?|pages?|words?|characters?|lines?")
+_LENGTH = re.compile(rf"\b\d[\d,.]*\s?(?:{_LENGTH_UNITS})\b", re.IGNORECASE)
+NAME_WORD = r"(?:[A-Z][\w’'\-]*[a-z][\w’'\-]*|[A-Z]\.(?:[A-Z]\.)+|[A-Z]{2,})"
+_PARTICLE = r"(?:von|van|der|den|de|del|della|di|da|du|dos|le|la|al|el|bin|ibn|ter|ten|y|of)"
+NAME = re.compile(NAME_WORD + r"(?:\s(?:" + _PARTICLE + r"\s)*" + NAME_WORD + r")*")
+TITLES = {"president", "chancellor", "minister", "prime", "secretary", "senator", "king", "queen", "official",
+          "leader", "dictator"}
+QUOTE = re.compile(r"[“”\"]")
+SPEECH = (r"said|says|states|stated|added|adds|told|asked|wrote|noted|explained|argued|called|described|"
+          r"welcomed|cautioned|warned|labeled|labelled|dubbed|branded|insisted|declared|claimed")
+MONEY_WORDS = {"money", "cash", "funding", "funds", "aid", "capital", "assets", "cost", "costs", "price", "fee",
+               "fees", "charge", "salary", "pay", "budget", "fine", "spend", "worth"}
+# a file or folder path, a URL, a command-line flag
+PATH = re.compile(r"(?<![\w/])(?:~?/|[A-Z]:\\|\./|\.\./)[\w.\-/\\~]+|\bhttps?://\S+[\w/]|`[^`\n]{2,80}`")
+_PLACE_PREP = r"(?:in|at|from|on|near|off|outside|inside|beside|to|into|across|along|within|behind|opposite)"
+_VENUE = re.compile(
+    r"\b(?:at|in|on|inside|within|beside|behind|near|outside|opposite) (?:a|an|the|our|its|their) (?:[\w-]+ ){0,3}?"
+    r"(?:conference|meeting|summit|dinner|hall|office|headquarters|embassy|session|house|building|room|floor|wing|"
+    r"gallery|library|museum|station|square|street|road|lane|park|garden|church|cathedral|palace|castle|school|"
+    r"university|college|hospital|village|town|city|island|coast|valley|river|lake|mountain|harbour|harbor|port|"
+    r"basement|folder|directory|file|drawer|cabinet|shelf|menu|tab|panel|page|section)\b(?: of [A-Z][\w-]+)?",
+    re.IGNORECASE)
+_ROOM = re.compile(r"\b(?:Room|Hall|Gallery|Floor|Level|Suite|Building|Gate|Platform|Unit|Bay|Aisle)\s[\dA-Z][\w.-]*"
+                   r"|\b\d+\s(?:[A-Z][\w’'-]+\s){1,3}(?:Street|St\.|Road|Rd\.|Avenue|Ave\.|Lane|Way|Square|Place|"
+                   r"Drive|Boulevard|Quay|Row)\b")
+VALUE_KINDS = {"quantity": "number", "duration": "length of time", "when": "time", "date": "date",
+               "who": "name", "name": "name", "entity": "name", "where": "place"}
+
+NOT_NAMES = re.compile(r"^(?:" + DAYS + "|" + MONTHS + r"|There’s|There|This|That|Those|These|It|Its|It’s|"
+                       r"The|A|An|In|On|But|And|For|If|When|Where|Meanwhile|However|Separately|Further|"
+                       r"Privately|Others|Their|They|He|She|We|Our|Article|You|Your|I|To|Step|Note|Yes|No|"
+                       r"After|Before|Then|Once|Each|Every|All|Some|Most|Many|During|At|By|From|With|As)$")
+
+
+def find(kind: str, text: str, question: str, unit: str = "") -> str:
+    """The asked-for value, verbatim from the sentence, or "" when the sentence has none."""
+    q_words = set(words(question))
+
+    def new(candidate: str) -> bool:  # not a name or number the question already gives ("Russians" for "Russia")
+        return not all(any(related(w, q) for q in q_words) for w in words(candidate))
+
+    if kind == "quantity":
+        return _quantity(text, question, unit, new)
+    if kind == "duration":
+        found = [m.group().strip() for m in DURATION.finditer(text) if new(m.group())]
+        if unit == "elapsed":  # "how long has it been ...": a length of time, not a deadline ("by Christmas")
+            found = [f for f in found if re.search(r"\d|" + NUMBER_WORDS, f, re.IGNORECASE)]
+        if not found and unit != "elapsed":  # "how long is the blade?": a length
+            found = [m.group() for m in _LENGTH.finditer(text) if new(m.group())]
+        return found[0] if found else ""
+    if kind == "date":
+        found = [m for m in CALENDAR_DATE.finditer(text) if new(m.group())]
+        found = found or [m for m in DATE.finditer(text) if new(m.group()) and re.search(r"\d", m.group())
+                          and re.search(MONTHS, m.group())]  # "in March 2025", not a bare year
+        return nearest(found, text, question).group().strip() if found else ""
+    if kind == "when":
+        found = [m for m in DATE.finditer(text) if new(m.group())]
+        return nearest(found, text, question).group().strip() if found else ""
+    if kind == "where" or (kind == "entity" and unit == "town"):
+        return _place(kind, text, question, new)
+    if kind in ("who", "name", "entity"):
+        names = [m for m in NAME.finditer(text) if is_name(m, text, kind) and new(m.group())]
+        # "Who is the president of the European Council?": not "European Commission President Ursula
+        # von der Leyen", which repeats words of the question, but "António Costa"
+        fresh = [m for m in names if not set(words(m.group())) & q_words]
+        return nearest(fresh or names, text, question).group() if names else ""
+    return ""
+
+
+def _quantity(text: str, question: str, unit: str, new) -> str:
+    found = [m for m in QUANTITY.finditer(text)
+             if new(m.group()) and re.search(r"\d|\w", m.group()) and not re.search(r"Article[\s-]$", text[: m.start()])
+             and not _inside_date(m, text)]
+    found = [m for m in found if m.group().strip()]
+    if unit == "percent":
+        found = [m for m in found if re.search(r"%|\bper ?cent", m.group() + text[m.end() : m.end() + 9])]
+    elif unit in MONEY_WORDS:
+        found = [m for m in found if CURRENCY.search(m.group()) or CURRENCY.search(text[m.end() : m.end() + 12])
+                 or CURRENCY.search(text[max(0, m.start() - 2) : m.start()])]
+    elif unit:
+        unit_terms = set(terms(unit))
+        found = [m for m in found if unit_terms & set(terms(" ".join(text[m.start() :].split()[:4])))] or \
+                [m for m in found if re.search(r"\d", m.group()) and re.search(r"[a-z%°]", m.group()[1:], re.IGNORECASE)]
+    return nearest(found, text, question).group().strip() if found else ""
+
+
+def _inside_date(m: re.Match[str], text: str) -> bool:
+    """A number that is part of a calendar date or a year, not a quantity of something."""
+    return any(d.start() <= m.start() and m.end() <= d.end() and re.search(r"[A-Za-z]", d.group())
+               for d in CALENDAR_DATE.finditer(text))
+
+
+def _place(kind: str, text: str, question: str, new) -> str:
+    """A town or place: a name after a place preposition, a dateline ("BERLIN —"), a venue, a room or
+    an address; in technical text a path."""
+    places = [m for m in NAME.finditer(text) if new(m.group())
+              and ((is_name(m, text, "where")
+                    and re.search(rf"\b{_PLACE_PREP}\s(?:an?\s|the\s)?(?:(?:island|city|town|village|county|"
+                                  r"province|region|state|port|district) of\s)?$", text[: m.start()][-40:]))
+                   or (m.group().isupper() and re.match(r"\s*—", text[m.end() :]) and not text[: m.start()].strip()))]
+    if kind == "entity":
+        return nearest(places, text, question).group().strip() if places else ""
+    found = places + [m for m in _VENUE.finditer(text) if new(m.group())] + \
+        [m for m in _ROOM.finditer(text) if new(m.group())] + [m for m in PATH.finditer(text) if new(m.group())]
+    return nearest(found, text, question).group().strip() if found else ""
+
+
+def nearest(found: list[re.Match[str]], text: str, question: str) -> re.Match[str]:
+    """The candidate closest to where the question's terms occur in the sentence."""
+    wanted = set(terms(question))
+    anchors = [m.start() for m in re.finditer(r"\S+", text) if wanted & set(terms(m.group()))]
+    if not anchors:
+        return found[0]
+    return min(found, key=lambda m: min(abs(m.start() - a) for a in anchors))
+
+
+def is_name(m: re.Match[str], text: str, kind: str) -> bool:
+    """A capitalised run that can be the name asked for: not a sentence's first ordinary word, not a
+    weekday or a pronoun, not a bare acronym; for "what is the name" questions, at least two words."""
+    parts = m.group().split()
+    if NOT_NAMES.match(parts[0]) and len(parts) == 1:
+        return False
+    if len(parts) == 1 and (parts[0].isupper() or "." in parts[0]) and kind not in ("who", "entity"):
+        return False  # "EU", "U.S." answer "who" (an actor) but are no person's or place's name
+    if kind == "name" and (len(parts) < 2 or any(p.isupper() or "." in p or p[0].isdigit() for p in parts)
+                           or NOT_NAMES.match(parts[0])):
+        return False  # "what is the name of ..." wants a proper name: two or more words, no acronyms
+    if len(parts) == 1 and re.search(r"(?:an|ese|ish|ch)$", parts[0]) and re.match(r"\s+[a-z]", text[m.end() :]):
+        return False  # a nationality used as an adjective ("European diplomats"), not a name
+    at_start = text[: m.start()].strip(" “\"‘(*-•0123456789.") == ""
+    return not (at_start and len(parts) == 1)

@@ -41,11 +41,11 @@ W_INHERIT = 0.5  # a sentence continuing a quote or statement ("It's also from t
 # What describes a candidate sentence. The weights below were set by hand on the seed article and are
 # the fallback; assistant/weights.json (eval/fit_answer.py) replaces them with weights fitted on dev data.
 FEATURES = ("retrieval", "predicate", "rank", "value", "no_value", "speaker", "quoted_other", "say_none", "cause",
-            "according", "coref", "entity_absent", "focus", "focus_followup", "no_terms", "repeat", "steps",
+            "according", "coref", "entity_absent", "names_missing", "focus", "focus_followup", "no_terms", "repeat", "steps",
             "heading", "length", "bias")
 HAND_WEIGHTS = {"retrieval": 1.0, "predicate": 0.5, "rank": 0.04, "value": 0.08, "no_value": -0.12,
                 "speaker": 0.15, "quoted_other": -0.05, "say_none": -0.15, "cause": 0.05, "according": 0.08,
-                "coref": 0.10, "entity_absent": -0.05, "focus": 0.10, "focus_followup": 0.30, "no_terms": -0.05,
+                "coref": 0.10, "entity_absent": -0.05, "names_missing": 0.0, "focus": 0.10, "focus_followup": 0.30, "no_terms": -0.05,
                 "repeat": -0.15, "steps": 0.0, "heading": 0.0, "length": 0.0, "bias": 0.0}
 HAND_THRESHOLDS = {"abstain_below": 0.545, "value_margin": 0.2, "extra_margin": 0.08}
 WEIGHTS_FILE = Path(__file__).with_name("weights.json")
@@ -125,15 +125,22 @@ def _continues_quote(text: str) -> bool:
 
 
 def is_heading(text: str, document_start: bool = False) -> bool:
-    """A title or heading line: never an answer by itself. A markdown heading, or one short line that
-    ends without a sentence's punctuation (a document's first line counts even when a bit longer)."""
+    """A line that never answers by itself: a title or heading (a markdown heading, a line in capitals,
+    one short line without a sentence's closing punctuation; a document's first line may be longer),
+    a question (an FAQ's), or a table row of labels without any figure."""
     line = text.strip()
-    if line.startswith("#"):
+    core = line.strip("*_#` ").strip()
+    if line.startswith("#") or core.endswith("?"):
         return True
-    if "\n" in line or not line or _LIST_ITEM.match(line):
+    if "\n" in line or not core or _LIST_ITEM.match(line):
         return False
+    if core.startswith("|"):  # a table row of labels: no cell holds a figure
+        return not any(re.match(r"[€$£¥]?\s?[-+]?\d", cell.strip()) for cell in core.split("|"))
+    letters = [c for c in core if c.isalpha()]
+    if len(letters) > 3 and sum(c.isupper() for c in letters) > 0.8 * len(letters):
+        return True
     limit = 16 if document_start else 10
-    return len(line.split()) <= limit and not re.search(r"[.!?:;,”\"')]$", line)
+    return len(core.split()) <= limit and not re.search(r"[.!;,”\"')]$", core)
 
 
 def _line_start(hit: Hit, s: Sentence) -> str:
@@ -177,6 +184,8 @@ def candidates(question: Question, hits: list[Hit], cache: VectorCache | None = 
     out = []
     for hit in hits:
         absent = [e for e in present_entities if missing_entities((e,), [hit.context_text or hit.text])]
+        names_missing = (len(missing_entities(question.entities, [hit.context_text or hit.text]))
+                         / len(question.entities) if question.entities else 0.0)
         for s in hit.sentences:
             text = hit.text[s.start - hit.start : s.end - hit.start]
             previous = _neighbour(ending, hit.doc, s.start, -1) or ""
@@ -204,6 +213,7 @@ def candidates(question: Question, hits: list[Hit], cache: VectorCache | None = 
             for entity in question.entities:
                 if named_otherwise(entity, text, people):
                     own |= set(terms(entity))
+            f["names_missing"] = names_missing  # the question's names its passage lacks
             if absent:  # a name of the question that other passages have and this one lacks
                 f["entity_absent"] = len(absent) / len(present_entities)
             if previous and entity_terms - own and _PRONOUN.search(text):

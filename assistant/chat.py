@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from .lexical import STOPWORDS
 from .question import analyse, question_entities
 from .values import NAME
 
@@ -17,7 +18,8 @@ _PERSON_PRONOUN = re.compile(r"\b(he|she|him|her|his|hers)\b", re.IGNORECASE)
 _OTHER_ANAPHORA = re.compile(
     r"\b(it|its|they|them|their|that|this|those|these|there|then|the same|of them|one)\b", re.IGNORECASE
 )
-_ELLIPSIS = re.compile(r"^\s*(?:and|but|what about|how about|and what about|or)\b\s*(.*?)[?.!]*\s*$", re.IGNORECASE)
+_ELLIPSIS = re.compile(r"^\s*(?:and what about|and how about|but what about|what about|how about|and|but|or)\b\s*"
+                       r"(.*?)[?.!]*\s*$", re.IGNORECASE)
 _BARE = re.compile(r"^\s*(why|how|when|where|who|what|which|really|how so|how come)\s*[?.!]*\s*$", re.IGNORECASE)
 
 History = list[dict]
@@ -63,6 +65,15 @@ def _people(text: str) -> list[str]:
     return out or single
 
 
+def _possessive(m: re.Match[str], text: str) -> bool:
+    """"his", "hers", and "her" before a noun ("her father"), not "her" as an object ("married her")."""
+    word = m.group(1).lower()
+    if word != "her":
+        return word in ("his", "hers")
+    following = re.match(r"\s+([a-z]+)", text[m.end() :])
+    return bool(following) and following.group(1) not in STOPWORDS
+
+
 def condense(question: str, history: History | None, previous_query: str = "") -> str:
     """The standalone form of `question` given the chat so far (the question itself when it stands
     alone). `previous_query` is the resolved query of the previous turn, when known."""
@@ -93,8 +104,7 @@ def resolve(question: str, history: History | None, previous_query: str = "") ->
     if _PERSON_PRONOUN.search(q):
         person = person_of(prev, prev_answer)
         if person:
-            resolved = _PERSON_PRONOUN.sub(lambda mm: person + ("’s" if mm.group(1).lower() in ("his", "hers")
-                                                               else ""), q, count=1)
+            resolved = _PERSON_PRONOUN.sub(lambda mm: person + ("’s" if _possessive(mm, q) else ""), q, count=1)
     if _BARE.match(q) or _OTHER_ANAPHORA.search(resolved) or len(resolved.split()) <= 3:
         return resolved, f"{resolved} ({prev})"
     return resolved, resolved

@@ -14,18 +14,21 @@ from .values import MONEY_WORDS, NAME, TITLES, VALUE_KINDS, find
 QUESTION_WORDS = {"what", "who", "whom", "whose", "when", "where", "which", "why", "how", "did", "does", "do",
                   "is", "are", "was", "were", "will", "would", "can", "could", "should", "and", "in", "on",
                   "the", "a", "an", "according", "besides", "for", "to", "of", "by", "with", "if", "has", "have",
-                  "had", "i", "we", "you", "my", "me"}
+                  "had", "i", "we", "you", "my", "me", "what's", "what’s", "who's", "who’s", "where's", "where’s",
+                  "how's", "how’s", "when's", "when’s", "there's", "there’s"}
 
 # First match wins: the order matters ("how many years" is a duration, not a count).
 _KIND_RULES = [(kind, re.compile(pattern)) for kind, pattern in [
     ("date", r"\bwhat (?:date|day)\b|\bon which date\b|\bon what date\b"),
     ("duration", r"\bhow long\b|\bfor how long\b|\bhow many (?:years|months|weeks|days|hours|minutes|seconds)\b"),
+    ("what", r"^when (?:can|should|must|may|do|does|am|are|is) (?:i|you|we|one|they|staff|members?|employees?)\b"),
     ("when", r"\bwhen\b|\bby when\b|\bwhich (?:day|weekday|month|year|century|decade)\b"
              r"|\bwhat (?:year|month|time|century|decade)\b|\bin what year\b|\bwhat time of\b"),
     ("percent", r"\bwhat (?:percentage|percent|share|proportion|fraction)\b|\bwhat (?:\w+ )?rate\b"),
     ("quantity", r"\bhow (?:many|much|large|big|far|old|strong|heavy|tall|high|wide|deep|hot|cold|fast|often)\b"
                  r"|\bwhat(?: is| was| are| were)?(?: the)? (?:number|amount|size|total|temperature|price|cost|"
-                 r"weight|capacity|population|length|height|distance|fee|salary|budget|limit|speed)\b"),
+                 r"weight|capacity|population|length|height|distance|fee|salary|budget|limit|speed|altitude|"
+                 r"elevation|depth|width)\b|\bat what (?:altitude|height|temperature|speed|age)\b"),
     ("name", r"\bwhat is the name\b|\bwhat was the name\b|\bname the\b|\bwhat was \w+ called\b"),
     ("who", r"\bwho\b|\bwhose\b|\bwhich (?:person|leader|official|president|negotiators?|author|artist|company)\b"),
     ("where", r"\bwhere\b|\bin which (?:\w+ )?(?:city|country|place|town|room|folder|directory|file)\b"
@@ -50,22 +53,54 @@ def analyse(text: str, query: str | None = None, speaker_also: Callable[[str], t
     return Question(q, (query or q).strip(), kind, speaker, entities, unit, also, _predicate(q, entities))
 
 
+_WH = re.compile(r"\b(?:what|which|who|whom|whose|when|where|why|how)\b", re.IGNORECASE)
+_AUXILIARY = re.compile(r"^\s*(?:is|are|was|were|do|does|did|can|could|will|would|should|has|have|had|must|may|"
+                        r"shall|might|isn't|aren't|wasn't|don't|doesn't|didn't|can't|won't)\b", re.IGNORECASE)
+
+
+def _clause(q: str) -> str:
+    """The part of the question that asks: from its question word, when that word opens the question
+    (after at most three words, or after a comma: "For roughly how long ...", "Besides Russia, who ...").
+    A question word later on belongs to a subordinate clause ("How much is it when I stay overnight?",
+    "Is it open when it rains?"); a question with none asks as a whole ("Merz warned what?")."""
+    found = list(_WH.finditer(q))
+    for i, m in enumerate(found[:1]):
+        before = q[: m.start()]
+        if len(before.split()) <= 3 or before.rstrip().endswith(","):
+            later = [n for n in found[i + 1 :] if n.start() > m.end() + 1 and q[m.end() : n.start()].strip()]
+            return q[m.start() : later[0].start() if later else len(q)]
+    return "" if _AUXILIARY.match(q) else q
+
+
 def _classify(q: str, low: str) -> tuple[str, str, str]:
-    """(kind, speaker, unit) by a rule list, first match wins."""
+    """(kind, speaker, unit) by a rule list over the asking clause, first match wins."""
     # "What did X say ...", "How did X rate ...", "Did X regard ... as final?": X's own words answer it
-    m = re.search(r"\b(?:what|how)\s+(?:did|does|do|has|have)\s+(.+?)\s+(?:say|said|call|describe|think|mean|rate|"
-                  r"respond|react|reply|warn|view|regard|assess|predict)\b"
+    m = re.search(r"\b(?:what|how)\s+(?:did|does|do|has|have)\s+(.+?)\s+(?:say|said|call|describe|think|rate|"
+                  r"respond|react|reply|warn|view|regard|assess|predict)\b|\bwhat\s+did\s+(.+?)\s+mean\b"
                   r"|^(?:did|does|do)\s+(.+?)\s+(?:regard|consider|think|believe|expect|view)\b", q, re.IGNORECASE)
-    if m:
-        return "say", (m.group(1) or m.group(2)).strip(), ""
+    if m and _speaks((m.group(1) or m.group(2) or m.group(3)).strip()):
+        return "say", (m.group(1) or m.group(2) or m.group(3)).strip(), ""
     m = re.search(r"\baccording to\s+(?:the\s+)?([\w.’'\- ]+?)\s*[,?]", q)
     speaker = m.group(1).strip() if m else ""
+    clause = _clause(q).lower()
+    if not clause:
+        return "yesno", speaker, ""
     for kind, rule in _KIND_RULES:
-        if rule.search(low):
+        if rule.search(clause):
             if kind == "percent":
                 return "quantity", speaker, "percent"
-            return kind, speaker, _unit(low, kind)
+            return kind, speaker, _unit(clause, kind)
     return "what", speaker, ""
+
+
+_SPEAKERS = {"leader", "leaders", "diplomat", "diplomats", "official", "officials", "spokesperson", "spokesman",
+             "spokeswoman", "negotiator", "negotiators", "statement", "he", "she", "they", "author", "authors"} | TITLES
+
+
+def _speaks(who: str) -> bool:
+    """Whether "what did X say" names someone who can say things (a name, a role, a pronoun), rather than
+    a thing ("what does the manual say" asks what the manual holds, not for a quotation)."""
+    return any(w[:1].isupper() for w in who.split()) or bool(set(words(who)) & _SPEAKERS)
 
 
 def _unit(low: str, kind: str) -> str:
@@ -73,17 +108,32 @@ def _unit(low: str, kind: str) -> str:
     "which city / town / capital"; "elapsed" for "how long has ..."; "" otherwise."""
     if kind == "entity":
         return "town" if re.search(r"\b(?:city|town|capital)\b", low) else ""
-    if kind == "duration":
-        return "elapsed" if re.search(r"\bhow long (?:has|have|had)\b", low) else ""
-    if kind != "quantity":
+    if kind == "duration" and re.search(r"\bhow long (?:has|have|had)\b", low):
+        return "elapsed"
+    if kind != "quantity" and not (kind == "duration" and re.search(r"\bhow long is\b", low)):
         return ""
     if re.search(r"\bhow much (?:does|do|did|will|would|is|are|was|were)\b.*\b(?:cost|pay|charge|spend|earn)\b"
                  r"|\bwhat (?:is |was )?(?:the )?(?:price|cost|fee|salary|budget)\b", low):
         return "cost"
+    for unit, pattern in _MEASURES:
+        if re.search(pattern, low):
+            return unit
     m = re.search(r"\bhow (many|much)\s+([a-z]+)", low)
     if not m or m.group(2) in STOPWORDS:
         return ""
     return m.group(2) if m.group(1) == "many" or m.group(2) in MONEY_WORDS else ""
+
+
+# "how far", "how heavy", "what temperature": the kind of unit that answers them (values.UNIT_CLASSES)
+_MEASURES = [
+    ("distance", r"\bhow (?:far|long a (?:walk|drive|ride))\b|\bwhat (?:is the )?distance\b|\bhow many (?:km|miles|kilomet)"),
+    ("size", r"\bhow (?:tall|high|wide|deep|long is)\b|\bwhat (?:is the )?(?:height|length|width|depth|"
+             r"altitude|elevation|size)\b|\bat what (?:altitude|height)\b"),
+    ("weight", r"\bhow heavy\b|\bwhat (?:does it|do they|does \w+) weigh\b|\bwhat (?:is the )?weight\b"),
+    ("temperature", r"\bhow (?:hot|cold|warm)\b|\bwhat temperature\b|\bat what temperature\b"),
+    ("speed", r"\bhow fast\b|\bwhat (?:is the )?speed\b"),
+    ("age", r"\bhow old\b|\bat what age\b"),
+]
 
 
 def question_entities(question: str) -> list[str]:

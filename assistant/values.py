@@ -23,7 +23,8 @@ _ERA = r"(?:BCE|BC|CE|AD|B\.C\.E?\.?|A\.D\.|C\.E\.)"
 _APPROX = r"(?:c\.\s?|ca\.\s?|circa\s|around\s|about\s|before\s|after\s|early\s|mid-|late\s)"
 # a year of any century: 1631, 2025, "c. 2500 BCE", "AD 79", "in 632"; a century or decade
 _YEAR = (rf"\b{_APPROX}?\d{{1,4}}\s?{_ERA}(?![\w])|\b{_ERA}\s?\d{{1,4}}\b"
-         rf"|\b{_APPROX}?(?:1[0-9]|20)\d\d(?:s|[–-]\d{{2,4}})?\b(?!\s?(?:%|[a-zA-Z]{{1,3}}\b(?<!BC)(?<!AD)))"
+         rf"|\b{_APPROX}?(?:1[0-9]|20)\d\d(?:s|[–-]\d{{2,4}})?\b(?![.,]\d)"
+         rf"(?!\s?(?:%|°|(?:mm|cm|km|kg|mg|ml|mAh|W|V|m|g|l|GB|MB|px|rpm|ft|lbs?|oz)\b))"
          rf"|\b(?:in|since|until|by|from)\s\d{{3}}\b(?![\s.,]*\d)"
          rf"|\b(?:the\s)?(?:early\s|mid-|late\s)?(?:\d{{1,2}}(?:st|nd|rd|th)|first|second|third|fourth|fifth|"
          rf"sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|thirteenth|fourteenth|fifteenth|sixteenth|"
@@ -42,6 +43,8 @@ DATE = re.compile(
     + r"|\b(?:by\s)?Christmas\b|\b(?:earlier|later)\s(?:this|next|last)\s(?:year|month|week)\b"
     r"|\b(?:this|next|last)\s(?:year|month|week)\b|\b(?:first|second)\shalf\sof\s(?:next|this)\syear\b"
     r"|\b(?:spring|summer|autumn|fall|winter)\s(?:of\s)?\d{4}\b"
+    r"|\b(?:\d+|an?|" + NUMBER_WORDS + r")\s(?:minutes?|hours?|days?|weeks?|months?|years?)\s(?:before|after|prior to|"
+    r"ahead of|ago|earlier|later)\b"
     r"|\b(?:at\s)?(?:\d{1,2}(?::\d\d)?\s?(?:a\.m\.|p\.m\.|am|pm)|\d{1,2}:\d\d|(?:" + NUMBER_WORDS + r"|\d{1,2})"
     r"\so[’']clock)\b"
 )
@@ -72,10 +75,10 @@ DURATION = re.compile(
     r"|\b(?:until|by)\s(?:Christmas|the end of \w+|next \w+|" + MONTHS + r"|" + DAYS + r")\b",
     re.IGNORECASE,
 )
-_LENGTH_UNITS = (r"mm|cm|m|km|in|ft|yd|mi|millimet(?:er|re)s?|centimet(?:er|re)s?|met(?:er|re)s?|"
+_LENGTH_UNITS = (r"mm|cm|m|km|ft|yd|mi|millimet(?:er|re)s?|centimet(?:er|re)s?|met(?:er|re)s?|"
                  r"kilomet(?:er|re)s?|inch(?:es)?|feet|foot|yards?|miles?|pages?|words?|characters?|lines?")
 _LENGTH = re.compile(rf"\b\d[\d,.]*\s?(?:{_LENGTH_UNITS})\b", re.IGNORECASE)
-NAME_WORD = r"(?:[A-Z][\w’'\-]*[a-z][\w’'\-]*|[A-Z]\.(?:[A-Z]\.)+|[A-Z]{2,})"
+NAME_WORD = r"(?:[A-Z][\w’'\-]*[a-z][\w’'\-]*|[A-Z]\.(?:[A-Z]\.)+|[A-Z]+-?\d[\w\-]*|[A-Z]{2,})"
 _PARTICLE = r"(?:von|van|der|den|de|del|della|di|da|du|dos|le|la|al|el|bin|ibn|ter|ten|y|of)"
 NAME = re.compile(NAME_WORD + r"(?:\s(?:" + _PARTICLE + r"\s)*" + NAME_WORD + r")*")
 TITLES = {"president", "chancellor", "minister", "prime", "secretary", "senator", "king", "queen", "official",
@@ -97,7 +100,21 @@ _VENUE = re.compile(
     re.IGNORECASE)
 _ROOM = re.compile(r"\b(?:Room|Hall|Gallery|Floor|Level|Suite|Building|Gate|Platform|Unit|Bay|Aisle)\s[\dA-Z][\w.-]*"
                    r"|\b\d+\s(?:[A-Z][\w’'-]+\s){1,3}(?:Street|St\.|Road|Rd\.|Avenue|Ave\.|Lane|Way|Square|Place|"
-                   r"Drive|Boulevard|Quay|Row)\b")
+                   r"Drive|Boulevard|Quay|Row|Wharf|Close|Court|Crescent|Terrace|Hill|Green|Parade|Walk|Gardens|Mews)\b")
+# what answers "how far", "how tall", "how heavy", "how hot", "how fast", "how old" (question._MEASURES)
+UNIT_CLASSES = {
+    "distance": re.compile(rf"\b\d[\d,.]*\s?(?:mm|cm|m|km|mi|miles?|(?:kilo|centi|milli)?met(?:er|re)s?|yards?|feet|ft)\b",
+                           re.IGNORECASE),
+    "size": _LENGTH,
+    "weight": re.compile(r"\b\d[\d,.]*\s?(?:mg|g|kg|t|lbs?|oz|(?:kilo|milli)?grams?|tonnes?|tons?|pounds?|ounces?|"
+                         r"stone)\b", re.IGNORECASE),
+    "temperature": re.compile(r"-?\b\d[\d,.]*\s?(?:°\s?[CF]?|degrees?(?:\s(?:Celsius|Fahrenheit|C|F))?)|\bgas mark \d+",
+                              re.IGNORECASE),
+    "speed": re.compile(r"\b\d[\d,.]*\s?(?:km/h|kph|mph|m/s|knots?|rpm|(?:kilomet(?:er|re)s|miles) (?:an|per) hour)",
+                        re.IGNORECASE),
+    "age": re.compile(r"\b(?:aged? |at the age of )\d+\b|\b\d+(?:[\s-]years?[\s-]old)\b|\b\d+\b(?=\s*years? of age)",
+                      re.IGNORECASE),
+}
 VALUE_KINDS = {"quantity": "number", "duration": "length of time", "when": "time", "date": "date",
                "who": "name", "name": "name", "entity": "name", "where": "place"}
 
@@ -116,6 +133,12 @@ def find(kind: str, text: str, question: str, unit: str = "") -> str:
 
     if kind == "quantity":
         return _quantity(text, question, unit, new)
+    if kind == "quantity" and unit in UNIT_CLASSES:
+        found = [m for m in UNIT_CLASSES[unit].finditer(text) if new(m.group())]
+        return nearest(found, text, question).group().strip() if found else ""
+    if kind == "duration" and unit == "size":  # "how long is the walk?": a length or a time
+        found = [m for m in [*DURATION.finditer(text), *_LENGTH.finditer(text)] if new(m.group())]
+        return nearest(found, text, question).group().strip() if found else ""
     if kind == "duration":
         found = [m.group().strip() for m in DURATION.finditer(text) if new(m.group())]
         if unit == "elapsed":  # "how long has it been ...": a length of time, not a deadline ("by Christmas")
@@ -170,7 +193,7 @@ def _place(kind: str, text: str, question: str, new) -> str:
     an address; in technical text a path."""
     places = [m for m in NAME.finditer(text) if new(m.group())
               and ((is_name(m, text, "where")
-                    and re.search(rf"\b{_PLACE_PREP}\s(?:an?\s|the\s)?(?:(?:island|city|town|village|county|"
+                    and re.search(rf"\b{_PLACE_PREP}\s(?:an?\s|the\s|\d+[a-z]?\s)?(?:(?:island|city|town|village|county|"
                                   r"province|region|state|port|district) of\s)?$", text[: m.start()][-40:]))
                    or (m.group().isupper() and re.match(r"\s*—", text[m.end() :]) and not text[: m.start()].strip()))]
     if kind == "entity":
@@ -186,7 +209,7 @@ def nearest(found: list[re.Match[str]], text: str, question: str) -> re.Match[st
     anchors = [m.start() for m in re.finditer(r"\S+", text) if wanted & set(terms(m.group()))]
     if not anchors:
         return found[0]
-    return min(found, key=lambda m: min(abs(m.start() - a) for a in anchors))
+    return min(found, key=lambda m: (min(abs(m.start() - a) for a in anchors), -len(m.group())))
 
 
 def is_name(m: re.Match[str], text: str, kind: str) -> bool:

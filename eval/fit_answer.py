@@ -1,0 +1,283 @@
+"""Fit the answerer's feature weights and thresholds on dev data; write them to assistant/weights.json.
+
+    .venv/bin/python -m eval.fit_answer            # all dev sets (run `make eval-fetch` first for the wiki ones)
+    .venv/bin/python -m eval.fit_answer --dry-run  # fit and report, write nothing
+
+Data: the dev records of eval/sets.json (never a test record): for each question, the candidates the
+answerer scores (answer.candidates) with their features; a candidate is right when its sentence overlaps
+the record's evidence (or, for FanOutQA pairs, holds the gold answer in the gold article).
+1. Weights: a listwise logistic model (softmax over one question's candidates, the right ones as the
+   target), L2-regularised, each set weighted equally so that no one genre dominates.
+2. Thresholds (abstain below, value margin, extra-sentence margin): a grid search on the same records,
+   maximising balanced accuracy = mean(answerable answered with every fact) and mean(unanswerable
+   abstained), among the settings that abstain on at most 5% of any dev set's answerable questions,
+   replaying the answerer's decisions (`decide`) on the scored candidates.
+The output records the date, the data, and the dev figures reached (hand weights beside fitted ones).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from assistant import answer as answerer
+from assistant import corpus, evaluate
+from assistant.engine import Assistant
+from assistant.values import VALUE_KINDS
+
+ROOT = Path(__file__).resolve().parent.parent
+DEV_SETS = ("seed", "heldout", "genres-dev", "wiki-train", "fanoutqa")
+L2 = 0.001
+MAX_FALSE_ABSTENTIONS = 0.05  # thresholds that abstain on more answerable questions of any dev set are not taken
+
+
+@dataclass
+class Example:
+    set: str
+    id: str
+    kind: str  # answerable | unanswerable
+    question_kind: str
+    question: str
+    features: np.ndarray  # candidates x FEATURES
+    right: np.ndarray  # candidates: overlaps the evidence / holds the gold answer
+    texts: list[str]
+    values: list[str]
+    facts_in: object  # callable(text) -> bool: the answer text holds every expected fact
+    refused: bool  # the answerer abstains before scoring (a name the passages never mention)
+
+
+def collect(sets: list[str], limit: int | None) -> list[Example]:
+    base = Assistant()
+    examples: list[Example] = []
+    registry = {qs.name: qs for qs in evaluate.load_registry(ROOT / "eval" / "sets.json")}
+    for name in sets:
+        qs = registry[name]
+        why = evaluate.unavailable(qs)
+        if why:
+            print(f"skip {name}: {why}", file=sys.stderr)
+            continue
+        a = evaluate.set_assistant(qs, base)
+        a.build()
+        records = [r for r in evaluate.load_set(qs) if r["split"] == "dev"]
+        if name == "fanoutqa":
+            records = [r for r in records if r["kind"] == "unanswerable" or r.get("in_lead")]
+        records = records[:limit] if limit else records
+        for r in records:
+            for item in _items(r):
+                examples.append(_example(a, name, *item))
+        print(f"{name}: {len(records)} dev records", file=sys.stderr)
+    return examples
+
+
+def _items(r: dict):
+    """(id, kind, question, history, expected) for a record; a dialogue's follow-up is asked after its
+    first turn's evidence, as a user who got the right first answer would ask it."""
+    if r["kind"] in ("answerable", "unanswerable", "pair"):  # a FanOutQA pair is answerable from its lead
+        kind = "unanswerable" if r["kind"] == "unanswerable" else "answerable"
+        yield r["id"], kind, r["question"], None, (r if kind == "answerable" else None)
+    elif r["kind"] == "dialogue":
+        first, second = r["turns"]
+        yield r["id"] + ".1", "answerable", first["question"], None, first
+        history = [{"role": "user", "content": first["question"]},
+                   {"role": "assistant", "content": first["evidence"]}]
+        yield r["id"] + ".2", "answerable", second["question"], history, second
+
+
+def _example(a: Assistant, set_name: str, qid: str, kind: str, question: str, history, expected) -> Example:
+    asked, hits = a.evidence(question, history)
+    previous = history[-1]["content"] if history else ""
+    refused = not answerer.compose(asked, hits, previous, a.vectors, a.introductions(),
+                                   replace(answerer.model(), abstain_below=-1e9, value_required=False)).answered
+    found = answerer.candidates(asked, hits, a.vectors, a.introductions(), previous, reader=a.reader)
+    right = np.zeros(len(found), dtype=bool)
+    facts_in = lambda text: False
+    if expected is not None:
+        if "evidence" in expected:
+            ev = _locate(a, expected)
+            right = np.array([c.hit.doc == ev.doc and c.sentence.start < ev.end and ev.start < c.sentence.end
+                              for c in found], dtype=bool)
+            facts = [f.lower() for f in expected.get("facts", [])]
+            facts_in = lambda text: all(f in text.lower() for f in facts)
+        else:  # FanOutQA: the gold article's sentences that hold the gold answer
+            gold = expected["answer"]
+            right = np.array([c.hit.doc == expected["doc"] and evaluate.answer_in(c.text, gold) for c in found],
+                             dtype=bool)
+            facts_in = lambda text: evaluate.answer_in(text, gold)
+    return Example(set_name, qid, kind, asked.kind, asked.text,
+                   np.array([c.features for c in found], dtype=np.float64).reshape(len(found), -1), right,
+                   [c.text for c in found], [c.value for c in found], facts_in, refused)
+
+
+def _locate(a: Assistant, expected: dict) -> evaluate.Evidence:
+    if expected.get("doc"):
+        text = corpus.read_document(a.settings.seeds, expected["doc"]).text
+        start = text.find(expected["evidence"])
+        if start >= 0:
+            return evaluate.Evidence(expected["doc"], start, start + len(expected["evidence"]))
+        found = evaluate.find_ignoring_space("".join(expected["evidence"].split()), text)
+        if found:
+            return evaluate.Evidence(expected["doc"], *found)
+    docs = [d["doc"] for d in a.documents() if d["status"] == "indexed"]
+    return evaluate.locate(expected["evidence"], a.settings.seeds, docs)
+
+
+# -- 1. weights ------------------------------------------------------------------------------------------
+
+def fit_weights(examples: list[Example]) -> np.ndarray:
+    """Logistic regression over every candidate (right = 1), titles excluded as the answerer never
+    picks them. Unanswerable questions add only wrong candidates, which sets the level of a score that
+    answers at all. Each set, and within it each question, weighs the same."""
+    heading = answerer.FEATURES.index("heading")
+    rows, labels, weights = [], [], []
+    per_set: dict[str, int] = {}
+    for e in examples:
+        per_set[e.set] = per_set.get(e.set, 0) + 1
+    for e in examples:
+        keep = e.features[:, heading] == 0 if len(e.features) else np.zeros(0, dtype=bool)
+        if not keep.any() or (e.kind == "answerable" and not e.right[keep].any()):
+            continue  # retrieval missed the evidence: nothing to learn about choosing
+        x, y = e.features[keep], e.right[keep].astype(np.float64)
+        share = 1.0 / (len(per_set) * per_set[e.set])
+        # the right and the wrong candidates of a question weigh half each
+        w = np.where(y > 0, 0.5 / max(y.sum(), 1), 0.5 / max((1 - y).sum(), 1)) * share
+        if e.kind == "unanswerable":
+            w = np.full(len(y), share / len(y))
+        rows.append(x)
+        labels.append(y)
+        weights.append(w)
+    x, y, sw = np.vstack(rows), np.concatenate(labels), np.concatenate(weights)
+    sw = sw / sw.sum()
+    w = np.zeros(x.shape[1])
+    for step in range(4000):  # gradient descent on the weighted log-loss (convex)
+        p = 1.0 / (1.0 + np.exp(-(x @ w)))
+        grad = x.T @ (sw * (p - y)) + L2 * w
+        w -= 2.0 * grad
+        if step % 1000 == 0:
+            loss = -float(sw @ (y * np.log(p + 1e-12) + (1 - y) * np.log(1 - p + 1e-12)))
+            print(f"  step {step}: loss {loss:.4f}", file=sys.stderr)
+    return w
+
+
+# -- 2. thresholds ----------------------------------------------------------------------------------------
+
+def decide(e: Example, w: np.ndarray, abstain_below: float, value_margin: float, extra_margin: float,
+           value_required: bool = True) -> tuple[bool, str]:
+    """(answered, answer text) as compose() would decide from these candidates (without the extras it
+    adds for quotes, continuations and steps)."""
+    if e.refused or not len(e.features):
+        return False, ""
+    scores = e.features @ w
+    heading = e.features[:, answerer.FEATURES.index("heading")] > 0
+    order = [i for i in np.argsort(-scores, kind="stable") if not heading[i]]
+    if not order:
+        return False, ""
+    if e.question_kind in VALUE_KINDS:
+        with_value = [i for i in order if e.values[i]]
+        if with_value and scores[with_value[0]] >= scores[order[0]] - value_margin:
+            order = with_value
+        elif value_required:
+            return False, ""
+    if e.question_kind == "say":
+        theirs = [i for i in order if e.features[i, answerer.FEATURES.index("speaker")] > 0]
+        if not theirs:
+            return False, ""
+        order = theirs + [i for i in order if i not in theirs]
+    best = order[0]
+    if scores[best] < abstain_below:
+        return False, ""
+    chosen = [best] + [i for i in order[1:] if scores[i] >= scores[best] - extra_margin][: answerer.MAX_SENTENCES - 1]
+    return True, " ".join([e.values[best]] + [e.texts[i] for i in chosen])
+
+
+def figures(examples: list[Example], w: np.ndarray, t: dict[str, float]) -> dict[str, dict]:
+    out = {}
+    for name in sorted({e.set for e in examples}) + ["all"]:
+        chosen = [e for e in examples if name in ("all", e.set)]
+        decided = [(e, *decide(e, w, **t)) for e in chosen]
+        ans = [(e, ok, text) for e, ok, text in decided if e.kind == "answerable"]
+        una = [(e, ok) for e, ok, _ in decided if e.kind == "unanswerable"]
+        never = {**t, "abstain_below": -1e9, "value_required": False}  # the choice alone, never abstaining
+        out[name] = {"answerable": len(ans), "unanswerable": len(una),
+                     "chosen_right": _mean([e.facts_in(decide(e, w, **never)[1]) for e, _, _ in ans]),
+                     "accuracy": _mean([ok and e.facts_in(text) for e, ok, text in ans]),
+                     "abstained": _mean([not ok for _, ok in una]),
+                     "false_abstentions": _mean([not ok for _, ok, _ in ans])}
+    return out
+
+
+def _objective(f: dict[str, dict]) -> float:
+    """Balanced accuracy averaged over the sets, so each genre counts the same."""
+    per_set = [v for k, v in f.items() if k != "all"]
+    return _mean([0.5 * (v["accuracy"] + (v["abstained"] if v["unanswerable"] else v["accuracy"])) for v in per_set])
+
+
+def fit_thresholds(examples: list[Example], w: np.ndarray) -> dict[str, float]:
+    best_scores = [float(np.max(e.features @ w)) for e in examples if len(e.features)]
+    lo, hi = np.percentile(best_scores, 2), np.percentile(best_scores, 80)
+    spread = float(np.std(best_scores)) or 1.0
+    best, best_t = (False, -1.0), {}
+    for ab in np.linspace(lo, hi, 25):
+        for vm in (0.1 * spread, 0.25 * spread, 0.5 * spread, 1.0 * spread, 1e9):
+            for em in (0.0, 0.05 * spread, 0.1 * spread, 0.2 * spread):
+                for required in (True, False):
+                    t = {"abstain_below": float(ab), "value_margin": float(vm), "extra_margin": float(em),
+                         "value_required": required}
+                    f = figures(examples, w, t)
+                    # the issue's bar first: answerable questions are answered; then balanced accuracy
+                    feasible = max(v["false_abstentions"] for v in f.values()) <= MAX_FALSE_ABSTENTIONS
+                    score = (feasible, _objective(f))
+                    if score > best:
+                        best, best_t = score, t
+    return best_t
+
+
+def _mean(values: list) -> float:
+    return round(sum(float(v) for v in values) / len(values), 4) if values else 0.0
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sets", default=",".join(DEV_SETS))
+    p.add_argument("--limit", type=int, default=None, help="at most this many records per set (quick runs)")
+    p.add_argument("--dry-run", action="store_true")
+    p.add_argument("--dump", type=Path, help="also write (question, candidate sentences, right) as JSON lines")
+    args = p.parse_args(argv)
+    examples = collect(args.sets.split(","), args.limit)
+    if args.dump:
+        with args.dump.open("w", encoding="utf-8") as out:
+            for e in examples:
+                out.write(json.dumps({"set": e.set, "id": e.id, "kind": e.kind, "question": e.question,
+                                      "candidates": e.texts, "right": e.right.tolist()}, ensure_ascii=False) + "\n")
+    hand_w = np.array([answerer.HAND_WEIGHTS[f] for f in answerer.FEATURES])
+    hand = figures(examples, hand_w, answerer.HAND_THRESHOLDS)
+    w = fit_weights(examples)
+    t = fit_thresholds(examples, w)
+    fitted = figures(examples, w, t)
+    for name in fitted:
+        print(f"{name:12} hand {hand[name]}\n{'':12} fit  {fitted[name]}")
+    if args.dry_run:
+        return
+    path = answerer.WEIGHTS_FILE
+    data = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    data["answer"] = {
+        "fitted": datetime.date.today().isoformat(),
+        "by": "eval/fit_answer.py",
+        "data": {name: {"answerable": v["answerable"], "unanswerable": v["unanswerable"]}
+                 for name, v in fitted.items() if name != "all"},
+        "split": "dev records only",
+        "weights": {f: round(float(x), 5) for f, x in zip(answerer.FEATURES, w)},
+        **{k: (v if isinstance(v, bool) else round(v, 5)) for k, v in t.items()},
+        "dev_figures": {"hand": hand, "fitted": fitted},
+    }
+    path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"wrote {path}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -29,6 +29,35 @@ class Embedder(Protocol):
 
     def count_tokens(self, text: str) -> int: ...
 
+    # Optional (index.py falls back to encoding the spans as texts of their own when it is missing):
+    # def encode_passages(self, texts, spans) -> tuple[np.ndarray, np.ndarray]
+    #     one forward pass per text; see pool_spans.
+
+
+Spans = list[tuple[int, int]]  # (start, end) character offsets into one text
+
+
+def pool_spans(tokens: np.ndarray, offsets: np.ndarray, special: np.ndarray, spans: Spans,
+               fallback: np.ndarray) -> np.ndarray:
+    """Span vectors from one text's token outputs (padding removed): for each character span, the
+    L2-normalised mean of the outputs of the tokens it overlaps plus the special tokens ([CLS], [SEP]),
+    which the model's own mean pooling counts too. So a span covering the whole text gets exactly the
+    text's vector, and a span covering one sentence of it a vector of that sentence read in its context.
+    A span with no token (cut off by the token window) gets `fallback` (the text's vector)."""
+    if not spans:
+        return np.zeros((0, tokens.shape[1]), dtype=np.float32)
+    bounds = np.asarray(spans, dtype=np.int64).reshape(-1, 2)
+    special = np.asarray(special, dtype=bool)
+    starts, ends = offsets[:, 0], offsets[:, 1]
+    inside = (starts[None, :] < bounds[:, 1:2]) & (ends[None, :] > bounds[:, 0:1]) & ~special[None, :]
+    found = inside.any(axis=1)
+    weights = (inside | special[None, :]).astype(np.float32)
+    pooled = weights @ tokens.astype(np.float32, copy=False)
+    pooled /= np.maximum(weights.sum(axis=1, keepdims=True), 1.0)
+    pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+    pooled[~found] = fallback
+    return pooled.astype(np.float32, copy=False)
+
 
 def packaged_model_path() -> Path:
     try:
@@ -131,8 +160,47 @@ class SentenceTransformerEmbedder:
         self.texts_encoded += len(texts)
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
+    def encode_passages(self, texts: list[str], spans: list[Spans]) -> tuple[np.ndarray, np.ndarray]:
+        """(one vector per text, one per span of each text, in order), from one forward pass per text:
+        the span vectors pool the text's token outputs (pool_spans), so they cost no second pass.
+        The text vectors are the ones encode() gives."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32), np.zeros((0, self.dim), dtype=np.float32)
+        import torch
+
+        model = self.model
+        set_threads(current_threads())
+        tokenizer = model.tokenizer
+        vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
+        pooled: list[np.ndarray | None] = [None] * len(texts)
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        precision = torch_autocast_bf16() if self.bf16 and len(texts) >= BF16_MIN_TEXTS else contextlib.nullcontext()
+        for i in range(0, len(texts), self.batch_size):
+            rows = order[i : i + self.batch_size]
+            batch = tokenizer([texts[r] for r in rows], padding=True, truncation=True, max_length=self.max_tokens,
+                              return_offsets_mapping=True, return_special_tokens_mask=True, return_tensors="pt")
+            features = {k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in batch}
+            with torch.inference_mode(), precision:
+                out = model(features)
+            tokens = out["token_embeddings"].float().numpy()
+            text_vectors = out["sentence_embedding"].float().numpy()
+            lengths = batch["attention_mask"].sum(dim=1).tolist()
+            offsets = batch["offset_mapping"].numpy()
+            special = batch["special_tokens_mask"].numpy().astype(bool)
+            for j, r in enumerate(rows):
+                n = lengths[j]
+                vectors[r] = text_vectors[j]
+                pooled[r] = pool_spans(tokens[j, :n], offsets[j, :n], special[j, :n], spans[r], text_vectors[j])
+        self.texts_encoded += len(texts)
+        return vectors, _stack(pooled, self.dim)
+
     def count_tokens(self, text: str) -> int:
         return _count_tokens(self, text)
+
+
+def _stack(parts: list, dim: int) -> np.ndarray:
+    parts = [p for p in parts if p is not None and len(p)]
+    return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32) if parts else np.zeros((0, dim), np.float32)
 
 
 BACKENDS = ("auto", "torch", "torch-bf16", "onnx", "onnx-int8")
@@ -270,6 +338,35 @@ class OnnxEmbedder:
         self.texts_encoded += len(texts)
         return out
 
+    def encode_passages(self, texts: list[str], spans: list[Spans]) -> tuple[np.ndarray, np.ndarray]:
+        """As SentenceTransformerEmbedder.encode_passages: one run per text, span vectors pooled from
+        its token outputs."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32), np.zeros((0, self.dim), dtype=np.float32)
+        session = self.session
+        tokenizer = self._batch_tokenizer()
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        pooled: list[np.ndarray | None] = [None] * len(texts)
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        for i in range(0, len(texts), self.batch_size):
+            rows = order[i : i + self.batch_size]
+            encoded = tokenizer.encode_batch([texts[r] for r in rows])
+            ids = np.array([e.ids for e in encoded], dtype=np.int64)
+            mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
+            hidden = session.run(None, {"input_ids": ids, "attention_mask": mask,
+                                        "token_type_ids": np.zeros_like(ids)})[0]
+            for j, (r, e) in enumerate(zip(rows, encoded)):
+                n = int(mask[j].sum())
+                tokens = hidden[j, :n].astype(np.float32)
+                vector = tokens.mean(axis=0)
+                vector /= max(float(np.linalg.norm(vector)), 1e-12)
+                out[r] = vector
+                offsets = np.array(e.offsets[:n], dtype=np.int64).reshape(-1, 2)
+                special = np.array(e.special_tokens_mask[:n], dtype=bool)
+                pooled[r] = pool_spans(tokens, offsets, special, spans[r], vector)
+        self.texts_encoded += len(texts)
+        return out, _stack(pooled, self.dim)
+
     def count_tokens(self, text: str) -> int:
         return _count_tokens(self, text)
 
@@ -392,16 +489,30 @@ class HashingEmbedder:
         self.texts_encoded += len(texts)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for row, text in enumerate(texts):
-            for feature in _features(text):
-                h = int.from_bytes(hashlib.blake2b(feature.encode(), digest_size=8).digest(), "little")
-                out[row, h % self.dim] += 1.0 if (h >> 32) & 1 else -1.0
-            norm = np.linalg.norm(out[row])
-            if norm > 0:
-                out[row] /= norm
+            out[row] = _hash_vector(text, self.dim)
         return out
+
+    def encode_passages(self, texts: list[str], spans: list[Spans]) -> tuple[np.ndarray, np.ndarray]:
+        """The deterministic counterpart of pooling token outputs: a span's vector is made from the
+        features of the words inside it (one encode call for the texts; spans cost no call)."""
+        vectors = self.encode(texts)
+        parts = []
+        for text, row_spans in zip(texts, spans):
+            for start, end in row_spans:
+                parts.append(_hash_vector(text[start:end], self.dim))
+        return vectors, (np.stack(parts) if parts else np.zeros((0, self.dim), dtype=np.float32))
 
     def count_tokens(self, text: str) -> int:
         return len(re.findall(r"\w+|[^\w\s]", text)) + 2
+
+
+def _hash_vector(text: str, dim: int) -> np.ndarray:
+    out = np.zeros(dim, dtype=np.float32)
+    for feature in _features(text):
+        h = int.from_bytes(hashlib.blake2b(feature.encode(), digest_size=8).digest(), "little")
+        out[h % dim] += 1.0 if (h >> 32) & 1 else -1.0
+    norm = np.linalg.norm(out)
+    return out / norm if norm > 0 else out
 
 
 def _features(text: str) -> list[str]:

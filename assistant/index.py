@@ -9,6 +9,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,10 @@ from .types import BuildReport, Document, Passage
 log = logging.getLogger(__name__)
 
 SPLITTER_VERSION = 1
+TITLE_VERSION = 1  # how a passage's title is chosen and joined to its text (titles_of, embedded_text)
+SENTENCE_VERSION = 1  # how sentence vectors are made (embed.pool_spans)
 EMBED_CHUNK = 256  # texts per encode call: the granularity of progress reports
+TITLE_JOIN = " — "
 
 Progress = Callable[[int, int], None]  # (passages embedded so far, passages to embed)
 
@@ -38,6 +42,8 @@ def fingerprint(settings: Settings, embedder: Embedder) -> tuple[str, dict]:
         "max_words": settings.max_words,
         "overlap": settings.overlap_sentences,
         "splitter": SPLITTER_VERSION,
+        "title": TITLE_VERSION,
+        "sentences": SENTENCE_VERSION if hasattr(embedder, "encode_passages") else "separate",
     }
     digest = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
     return digest, parts
@@ -46,6 +52,53 @@ def fingerprint(settings: Settings, embedder: Embedder) -> tuple[str, dict]:
 def text_key(text: str) -> str:
     """Vectors depend on the text alone, so the cache is keyed by it (a renamed file embeds nothing)."""
     return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+def _starts_with(text: str, line: str) -> bool:
+    return text.lstrip("#").lstrip().startswith(line)
+
+
+def titles_of(passages: list[Passage]) -> list[str]:
+    """What is embedded before each passage of one document (in document order), "" for nothing.
+
+    The document's title is its first line when that line is a heading (corpus.split's rule: a short
+    line of its own, or a Markdown "#" line), as in Wikipedia leads ("Title\n\nlead ..."). A passage
+    gets that title, then its own section heading when different, each left out when the passage
+    already starts with it. "Quillon Observatory — History — The dome was rebuilt ..."."""
+    if not passages:
+        return []
+    first = passages[0]
+    doc_title = first.heading if first.heading and _starts_with(first.text, first.heading) else ""
+    titles = []
+    for p in passages:
+        parts = [part for part in dict.fromkeys((doc_title, p.heading)) if part and not _starts_with(p.text, part)]
+        titles.append(TITLE_JOIN.join(parts))
+    return titles
+
+
+def embedded_text(title: str, text: str) -> str:
+    """The text the model reads for a passage: "<title> — <text>" (offsets always refer to `text`)."""
+    return f"{title}{TITLE_JOIN}{text}" if title else text
+
+
+def passage_titles(passages: list[Passage], embedder: Embedder, max_tokens: int,
+                   previous: store.Snapshot | None = None) -> list[str]:
+    """titles_of for every document, dropped where title + text would not fit the model's window (the
+    text must never be cut). A title already checked in the previous generation is not counted again."""
+    by_doc: dict[str, list[int]] = {}
+    for row, p in enumerate(passages):
+        by_doc.setdefault(p.doc, []).append(row)
+    titles = [""] * len(passages)
+    for rows in by_doc.values():
+        for row, title in zip(rows, titles_of([passages[r] for r in rows])):
+            titles[row] = title
+    known: set[tuple[str, str]] = set()
+    if previous is not None:
+        known = {(p.text, t) for p, t in zip(previous.passages, previous.titles) if t}
+    for row, (p, title) in enumerate(zip(passages, titles)):
+        if title and (p.text, title) not in known and embedder.count_tokens(embedded_text(title, p.text)) > max_tokens:
+            titles[row] = ""
+    return titles
 
 
 def split_document(document: Document, settings: Settings, embedder: Embedder) -> list[Passage]:
@@ -128,8 +181,7 @@ def build(
             ):
                 manifest = {**previous.manifest, **manifest_fields}
                 store.write_manifest(settings.index, manifest)
-                previous = store.Snapshot(previous.generation, previous.passages, previous.vectors,
-                                          previous.faiss_index, previous.lexicon, manifest)
+                previous = replace(previous, manifest=manifest)
             # A build killed after its manifest switch leaves the old generation behind: clean it up here too.
             store.remove_stale(settings.index, keep=previous.generation)
             report = BuildReport(**report_args, passages_total=len(previous.passages),
@@ -139,10 +191,11 @@ def build(
         if previous is None:
             log.info("full rebuild: %s", reason)
         passages = _passages(documents, previous, set(unchanged), settings, embedder)
-        vectors, embedded = _vectors(passages, previous, embedder, progress)
-        lexicon = Lexicon.build([p.text for p in passages])
+        titles = passage_titles(passages, embedder, min(settings.max_tokens, embedder.max_tokens), previous)
+        vectors, sentences, embedded = _vectors(passages, titles, previous, embedder, progress)
+        lexicon = Lexicon.build([embedded_text(t, p.text) for p, t in zip(passages, titles)])
         snapshot = store.save(settings.index, passages, vectors, lexicon, manifest_fields, before_commit,
-                              ann_threshold=settings.ann_threshold)
+                              ann_threshold=settings.ann_threshold, sentences=sentences, titles=titles)
         store.remove_stale(settings.index, keep=snapshot.generation)
         report = BuildReport(**report_args, passages_total=len(passages), passages_embedded=embedded,
                              seconds=time.perf_counter() - started, generation=snapshot.generation)
@@ -168,40 +221,84 @@ def _passages(
     return passages
 
 
+def sentence_offsets(p: Passage) -> list[tuple[int, int]]:
+    """The passage's sentences (corpus.sentences, as search.sentence_spans), relative to its start."""
+    return [(s.start, s.end) for s in corpus.sentences(p.text)]
+
+
+def encode_passages(embedder: Embedder, texts: list[str], spans: list[list[tuple[int, int]]]
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """(a vector per text, a vector per span of each text, in order): one forward pass per text when
+    the embedder pools token outputs (embed.pool_spans), else the spans encoded as texts of their own."""
+    if hasattr(embedder, "encode_passages"):
+        return embedder.encode_passages(texts, spans)
+    vectors = embedder.encode(texts)
+    pieces = [text[a:b] for text, row_spans in zip(texts, spans) for a, b in row_spans]
+    return vectors, (embedder.encode(pieces) if pieces else np.zeros((0, embedder.dim), dtype=np.float32))
+
+
 def _vectors(
     passages: list[Passage],
+    titles: list[str],
     previous: store.Snapshot | None,
     embedder: Embedder,
     progress: Progress | None,
-) -> tuple[np.ndarray, int]:
-    """Vectors for all passages: cached ones by text, the rest embedded once each (duplicates too)."""
+) -> tuple[np.ndarray, store.Sentences, int]:
+    """Passage and sentence vectors for all passages: cached ones by embedded text (title + text), the
+    rest embedded once each (duplicates too), with their sentences pooled from the same pass."""
     cache: dict[str, int] = {}
-    if previous is not None:
-        cache = {text_key(p.text): row for row, p in enumerate(previous.passages)}
-    keys = [text_key(p.text) for p in passages]
-    todo: dict[str, str] = {}
-    for key, p in zip(keys, passages):
+    if previous is not None and previous.sentences is not None:
+        for row, (p, title) in enumerate(zip(previous.passages, previous.titles)):
+            cache.setdefault(text_key(embedded_text(title, p.text)), row)
+    texts = [embedded_text(t, p.text) for p, t in zip(passages, titles)]
+    keys = [text_key(t) for t in texts]
+    todo: dict[str, int] = {}  # key -> the first row with that text
+    for row, key in enumerate(keys):
         if key not in cache and key not in todo:
-            todo[key] = p.text
-    fresh: dict[str, np.ndarray] = {}
+            todo[key] = row
+    fresh: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # key -> vector, sentence vectors, spans
     # longest first, so every encode call gets texts of similar length (less padding); one global
     # sort beats the per-call sort of each EMBED_CHUNK (the order of `fresh` does not matter)
-    todo_items = sorted(todo.items(), key=lambda item: -len(item[1]))
+    todo_items = sorted(todo.items(), key=lambda item: -len(texts[item[1]]))
     total = len(todo_items)
     if progress and total:
         progress(0, total)
     for i in range(0, total, EMBED_CHUNK):
         chunk = todo_items[i : i + EMBED_CHUNK]
-        encoded = embedder.encode([text for _, text in chunk])
-        for (key, _), vector in zip(chunk, encoded):
-            fresh[key] = vector
+        rows = [row for _, row in chunk]
+        spans = [sentence_offsets(passages[r]) for r in rows]
+        shifts = [len(texts[r]) - len(passages[r].text) for r in rows]  # the title before the text
+        encoded, pooled = encode_passages(embedder, [texts[r] for r in rows],
+                                          [[(a + d, b + d) for a, b in sp] for sp, d in zip(spans, shifts)])
+        at = 0
+        for (key, _), vector, sp in zip(chunk, encoded, spans):
+            fresh[key] = (vector, pooled[at : at + len(sp)].astype(np.float16),
+                          np.asarray(sp, dtype=np.int32).reshape(-1, 2))
+            at += len(sp)
         if progress:
             progress(min(i + EMBED_CHUNK, total), total)
     dim = embedder.dim
     out = np.zeros((len(passages), dim), dtype=np.float32)
+    parts: list[tuple[np.ndarray, np.ndarray]] = []
+    counts = np.zeros(len(passages), dtype=np.int64)
     for row, key in enumerate(keys):
-        out[row] = fresh[key] if key in fresh else previous.vectors[cache[key]]
-    return out, total
+        if key in fresh:
+            out[row], sentence_vectors, spans = fresh[key]
+        else:
+            old = cache[key]
+            out[row] = previous.vectors[old]
+            where = previous.sentences.of(old)
+            sentence_vectors, spans = previous.sentences.vectors[where], previous.sentences.spans[where]
+        parts.append((sentence_vectors, spans))
+        counts[row] = len(spans)
+    rows = np.zeros(len(passages) + 1, dtype=np.int64)
+    np.cumsum(counts, out=rows[1:])
+    sentences = store.Sentences(
+        np.concatenate([v for v, _ in parts]).astype(np.float16, copy=False) if parts else np.zeros((0, dim), np.float16),
+        np.concatenate([s for _, s in parts]).astype(np.int32, copy=False) if parts else np.zeros((0, 2), np.int32),
+        rows,
+    )
+    return out, sentences, total
 
 
 def _doc_record(d: Document) -> dict:

@@ -6,7 +6,11 @@
       gen-<time>-<rand>/
         faiss.index          the vectors as float16 (also the vector cache): a flat index below
                              Settings.ann_threshold passages, an HNSW graph over them from there on
-        passages.jsonl       one passage per line, row i <-> vector i
+        passages.jsonl       one passage per line, row i <-> vector i (with the title embedded with it)
+        sentence_vectors.npy one float16 vector per sentence of every passage, pooled from the passage's
+                             own forward pass (embed.pool_spans); memory-mapped when loaded
+        sentence_spans.npy   int32 (start, end) of each sentence, relative to its passage's start
+        sentence_rows.npy    int64, passages + 1 entries: passage i's sentences are rows[i]:rows[i+1]
         bm25/                bm25s JSON + .npy files
 
 A save writes a fresh generation folder, fsyncs it, then atomically replaces manifest.json.
@@ -39,13 +43,31 @@ from .errors import DamagedIndexError, IndexBusyError
 from .lexical import Lexicon
 from .types import Passage
 
-FORMAT_VERSION = 2  # 2: float16 vectors, flat or HNSW by size
+FORMAT_VERSION = 3  # 2: float16 vectors, flat or HNSW by size; 3: sentence vectors, titles
+SENTENCE_FILES = ("sentence_vectors.npy", "sentence_spans.npy", "sentence_rows.npy")
 HNSW_M = 32  # neighbours per node
 HNSW_EF_CONSTRUCTION = 80
 HNSW_EF_SEARCH = 256  # recall@10 against flat (by score) 0.98+ at 10^5 passages of the bench corpus; 128 gave 0.978
 MANIFEST = "manifest.json"
 LOCK = ".lock"
 GEN_PREFIX = "gen-"
+
+
+@dataclass(frozen=True)
+class Sentences:
+    """Every passage's sentences: `vectors[rows[i]:rows[i+1]]` are passage i's, in order, and
+    `spans[j]` is sentence j's (start, end) relative to its passage's start (corpus.sentences)."""
+
+    vectors: np.ndarray  # (sentences, dim) float16 (a read-only memory map once loaded)
+    spans: np.ndarray  # (sentences, 2) int32
+    rows: np.ndarray  # (passages + 1,) int64
+
+    def of(self, row: int) -> slice:
+        return slice(int(self.rows[row]), int(self.rows[row + 1]))
+
+    @classmethod
+    def empty(cls, dim: int) -> Sentences:
+        return cls(np.zeros((0, dim), np.float16), np.zeros((0, 2), np.int32), np.zeros(1, np.int64))
 
 
 @dataclass(frozen=True)
@@ -58,6 +80,8 @@ class Snapshot:
     faiss_index: object
     lexicon: Lexicon
     manifest: dict = field(repr=False)
+    sentences: Sentences | None = field(default=None, repr=False)
+    titles: tuple[str, ...] = field(default=(), repr=False)  # what was embedded before each passage's text
 
     @property
     def documents(self) -> dict[str, dict]:
@@ -103,6 +127,9 @@ def load(index_dir: Path, manifest: dict | None = None) -> Snapshot | None:
     if not generation.startswith(GEN_PREFIX) or "/" in generation or ".." in generation:
         raise DamagedIndexError(f"{index_dir / MANIFEST} names an invalid generation; the index will be rebuilt.")
     folder = index_dir / generation
+    for rel in ("passages.jsonl", "faiss.index", *SENTENCE_FILES):
+        if rel not in manifest["files"]:
+            raise DamagedIndexError(f"Index file {folder / rel} is missing; the index will be rebuilt.")
     for rel, expected in manifest["files"].items():
         path = folder / rel
         if not path.resolve().is_relative_to(folder.resolve()) or not path.is_file():
@@ -113,14 +140,15 @@ def load(index_dir: Path, manifest: dict | None = None) -> Snapshot | None:
                 "the index will be rebuilt."
             )
     try:
-        passages = tuple(_read_passages(folder / "passages.jsonl"))
+        passages, titles = _read_passages(folder / "passages.jsonl")
         faiss_index, vectors = _searchable(faiss.read_index(str(folder / "faiss.index")))
         lexicon = Lexicon.load(folder / "bm25")
+        sentences = _read_sentences(folder, passages, faiss_index.d)
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
         raise DamagedIndexError(f"The index in {folder} cannot be read ({exc}); it will be rebuilt.") from None
     if faiss_index.ntotal != len(passages):
         raise DamagedIndexError(f"The index in {folder} is inconsistent; it will be rebuilt.")
-    return Snapshot(generation, passages, vectors, faiss_index, lexicon, manifest)
+    return Snapshot(generation, passages, vectors, faiss_index, lexicon, manifest, sentences, titles)
 
 
 def save(
@@ -131,11 +159,19 @@ def save(
     manifest_fields: dict,
     before_commit=None,
     ann_threshold: int = 20000,
+    sentences: Sentences | None = None,
+    titles: list[str] | tuple[str, ...] | None = None,
 ) -> Snapshot:
     """Write a new generation and switch the manifest to it atomically. Returns it as a Snapshot.
 
     `before_commit` is a test hook called after the generation is on disk, before the manifest switch.
     """
+    dim = vectors.shape[1] if vectors.ndim == 2 else 0
+    sentences = sentences if sentences is not None else Sentences(
+        np.zeros((0, dim), np.float16), np.zeros((0, 2), np.int32), np.zeros(len(passages) + 1, np.int64))
+    titles = tuple(titles) if titles is not None else ("",) * len(passages)
+    if len(sentences.rows) != len(passages) + 1 or len(titles) != len(passages):
+        raise ValueError("sentences and titles must cover every passage")
     import faiss
 
     index_dir = Path(index_dir)
@@ -145,7 +181,10 @@ def save(
     folder.mkdir()
     try:
         with open(folder / "passages.jsonl", "w", encoding="utf-8") as f:
-            f.writelines(json.dumps(_passage_record(p), ensure_ascii=False) + "\n" for p in passages)
+            f.writelines(json.dumps(_passage_record(p, t), ensure_ascii=False) + "\n" for p, t in zip(passages, titles))
+        np.save(folder / "sentence_vectors.npy", np.ascontiguousarray(sentences.vectors, dtype=np.float16))
+        np.save(folder / "sentence_spans.npy", np.ascontiguousarray(sentences.spans, dtype=np.int32))
+        np.save(folder / "sentence_rows.npy", np.ascontiguousarray(sentences.rows, dtype=np.int64))
         stored = vector_index(vectors, ann_threshold)
         try:
             faiss.write_index(stored, str(folder / "faiss.index"))
@@ -168,7 +207,8 @@ def save(
         shutil.rmtree(folder, ignore_errors=True)
         raise
     search_index, vectors = _searchable(stored)  # the float16-rounded vectors, as a reload will see them
-    return Snapshot(generation, tuple(passages), vectors, search_index, lexicon, manifest)
+    sentences = _read_sentences(folder, tuple(passages), dim)  # as a reload will see them (memory-mapped)
+    return Snapshot(generation, tuple(passages), vectors, search_index, lexicon, manifest, sentences, titles)
 
 
 def vector_index(vectors: np.ndarray, ann_threshold: int):
@@ -268,16 +308,37 @@ def build_lock(index_dir: Path, timeout: float = 600.0) -> Iterator[None]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
-def _passage_record(p: Passage) -> dict:
-    return {"id": p.id, "doc": p.doc, "start": p.start, "end": p.end, "text": p.text, "heading": p.heading}
+def _passage_record(p: Passage, title: str) -> dict:
+    return {"id": p.id, "doc": p.doc, "start": p.start, "end": p.end, "text": p.text, "heading": p.heading,
+            "title": title}
 
 
-def _read_passages(path: Path) -> Iterator[Passage]:
+def _read_passages(path: Path) -> tuple[tuple[Passage, ...], tuple[str, ...]]:
+    passages, titles = [], []
     with open(path, encoding="utf-8") as f:
         for line in f:
             r = json.loads(line)
-            yield Passage(str(r["id"]), str(r["doc"]), int(r["start"]), int(r["end"]), str(r["text"]),
-                          str(r.get("heading", "")))
+            passages.append(Passage(str(r["id"]), str(r["doc"]), int(r["start"]), int(r["end"]), str(r["text"]),
+                                    str(r.get("heading", ""))))
+            titles.append(str(r["title"]))
+    return tuple(passages), tuple(titles)
+
+
+def _read_sentences(folder: Path, passages: tuple[Passage, ...], dim: int) -> Sentences:
+    """The sentence files, checked against the passages (ValueError when they do not fit)."""
+    vectors = np.load(folder / "sentence_vectors.npy", mmap_mode="r", allow_pickle=False)
+    spans = np.load(folder / "sentence_spans.npy", allow_pickle=False)
+    rows = np.load(folder / "sentence_rows.npy", allow_pickle=False)
+    if (vectors.dtype != np.float16 or vectors.ndim != 2 or (len(vectors) and vectors.shape[1] != dim)
+            or spans.dtype != np.int32 or spans.shape != (len(vectors), 2)
+            or rows.dtype != np.int64 or rows.shape != (len(passages) + 1,)):
+        raise ValueError("sentence files do not match the passages")
+    if rows[0] != 0 or rows[-1] != len(vectors) or np.any(np.diff(rows) < 0):
+        raise ValueError("sentence rows out of order")
+    lengths = np.repeat(np.array([len(p.text) for p in passages], dtype=np.int64), np.diff(rows))
+    if len(spans) and (np.any(spans[:, 0] < 0) or np.any(spans[:, 1] <= spans[:, 0]) or np.any(spans[:, 1] > lengths)):
+        raise ValueError("sentence spans outside their passages")
+    return Sentences(vectors, spans, rows)
 
 
 def _sha256(path: Path) -> str:

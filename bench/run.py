@@ -170,7 +170,7 @@ def _floor_rate_in_child(a: dict) -> float | None:
 
 def phase_build(a: dict) -> dict:
     """Full build, incremental after editing one document and after adding one; seeds/ restored after."""
-    from assistant import Assistant
+    from assistant import Assistant, store
     from assistant.embed import set_threads
 
     seeds, index = Path(a["seeds"]), Path(a["index"])
@@ -201,6 +201,9 @@ def phase_build(a: dict) -> dict:
     snapshot = assistant.snapshot()
     gen = index / snapshot.generation
     out["index_bytes"] = _folder_bytes(gen) + (index / "manifest.json").stat().st_size
+    # the sentence vectors made at build time (store.SENTENCE_FILES): the index without them is the rest
+    out["sentence_bytes"] = sum((gen / name).stat().st_size for name in store.SENTENCE_FILES if (gen / name).exists())
+    out["sentences"] = int(snapshot.sentences.rows[-1]) if snapshot.sentences is not None else 0
     out["raw_bytes"] = len(snapshot.passages) * embedder.dim * 4 + sum(len(p.text.encode()) for p in snapshot.passages)
     out["index_kind"] = type(snapshot.faiss_index).__name__
 
@@ -277,8 +280,10 @@ def phase_query(a: dict) -> dict:
         t = time.perf_counter()
         qv = assistant.vectors.encode([q])[0]
         s = assistant.settings
+        w = retriever.load_weights()
         retriever.fuse([[r for r, _ in retriever.dense(snapshot, qv, s.candidates)],
-                        [r for r, _ in snapshot.lexicon.top(q, s.candidates)]], s.rrf_k)
+                        [r for r, _ in snapshot.lexicon.top(q, s.candidates)] if w.lexical > 0 else []],
+                       s.rrf_k, [w.dense, w.lexical])
         first_ms.append((time.perf_counter() - t) * 1000)
         assistant._cache = None  # a fresh question: nothing of it cached
         t = time.perf_counter()
@@ -596,6 +601,10 @@ def table(results: dict) -> str:
             f"({100 * r['derived'][f'add_vs_full[{b}]']:.1f}%)")
         row(f"index on disk {b}: MB (x raw)", lambda r, b=b: f"{r['builds'][b]['index_bytes'] / 1e6:.1f} "
             f"({r['derived'][f'disk_vs_raw[{b}]']:.2f}x)")
+        row(f"  of which sentence vectors {b}: MB (sentences); without them MB (x raw)", lambda r, b=b:
+            f"{r['builds'][b]['sentence_bytes'] / 1e6:.1f} ({r['builds'][b]['sentences']:,}); "
+            f"{(r['builds'][b]['index_bytes'] - r['builds'][b]['sentence_bytes']) / 1e6:.1f} "
+            f"({(r['builds'][b]['index_bytes'] - r['builds'][b]['sentence_bytes']) / r['builds'][b]['raw_bytes']:.2f}x)")
         row(f"peak memory, build {b}: MB", lambda r, b=b: f(r["builds"][b]["maxrss_mb"], "{:.0f}"))
     row("vector index", lambda r: r["query"]["index_kind"])
     row("query floor p50 / p95 ms", lambda r: f"{r['query']['query_floor_p50_ms']:.1f} / {r['query']['query_floor_p95_ms']:.1f}")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant import Assistant, Settings, corpus, engine, store
+from assistant import Assistant, Settings, corpus, engine, search, store
 from assistant import index as indexer
 from assistant.embed import HashingEmbedder
 from assistant.errors import DamagedIndexError, IndexBusyError, NoDocumentsError
@@ -78,6 +78,13 @@ def split_all(cfg: Settings, embedder) -> list:
     return [p for d in docs for p in indexer.split_document(d, cfg, embedder)]
 
 
+def embedded_all(cfg: Settings, embedder) -> set[str]:
+    """The distinct texts the model reads for the passages of seeds/: title + text."""
+    passages = split_all(cfg, embedder)
+    titles = indexer.passage_titles(passages, embedder, cfg.max_tokens)
+    return {indexer.embedded_text(t, p.text) for p, t in zip(passages, titles)}
+
+
 def assert_consistent(cfg: Settings) -> store.Snapshot:
     """The index on disk loads, matches seeds/ exactly, and has one generation and no temporary files."""
     snap = store.load(cfg.index)
@@ -87,6 +94,12 @@ def assert_consistent(cfg: Settings) -> store.Snapshot:
     for p in snap.passages:
         assert docs[p.doc].text[p.start : p.end] == p.text
     assert len(snap.vectors) == len(snap.passages)
+    # every passage's stored sentences are exactly its sentences (search.sentence_spans)
+    assert len(snap.sentences.rows) == len(snap.passages) + 1
+    for row, p in enumerate(snap.passages):
+        stored = [(p.start + int(a), p.start + int(b)) for a, b in snap.sentences.spans[snap.sentences.of(row)]]
+        assert stored == [(s.start, s.end) for s in search.sentence_spans(p)]
+    assert len(snap.sentences.vectors) == snap.sentences.rows[-1]
     assert generations(cfg.index) == {snap.generation}
     assert leftovers(cfg.index) == []
     return snap
@@ -115,7 +128,7 @@ def test_first_build_embeds_every_passage_once(cfg):
     assert set(report.added) == set(DOCS)
     assert report.passages_total == len(passages) == len(snap.passages)
     assert embedder.texts_encoded == report.passages_embedded == len({p.text for p in passages})
-    assert sorted(embedder.seen) == sorted({p.text for p in passages})
+    assert sorted(embedder.seen) == sorted(embedded_all(cfg, embedder))  # one pass each: sentences are pooled
     assert_consistent(cfg)
 
 
@@ -213,7 +226,7 @@ def test_a_different_fingerprint_forces_a_full_rebuild(cfg):
 
     report, snap = indexer.build(narrower, embedder)
     assert report.full_rebuild
-    unique = {p.text for p in split_all(narrower, embedder)}
+    unique = embedded_all(narrower, embedder)
     assert sorted(embedder.seen) == sorted(unique)
     assert report.passages_embedded == len(unique)
     assert len(snap.passages) > len(old.passages)  # smaller passages, more of them

@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -49,6 +49,10 @@ HAND_WEIGHTS = {"retrieval": 1.0, "predicate": 0.5, "rank": 0.04, "value": 0.08,
                 "coref": 0.10, "entity_absent": -0.05, "names_missing": 0.0, "focus": 0.10, "focus_followup": 0.30, "no_terms": -0.05,
                 "repeat": -0.15, "steps": 0.0, "heading": 0.0, "length": 0.0, "reader": 0.0, "bias": 0.0}
 HAND_THRESHOLDS = {"abstain_below": 0.545, "value_margin": 0.2, "extra_margin": 0.08}
+# Whether the chosen sentence answers at all: a score over the question-level facts below, compared with
+# abstain_below. By hand it is the best sentence's score alone; the fit weighs all of them.
+ANSWERABILITY = ("score", "reader", "margin", "names_missing", "value", "bias")
+HAND_ANSWERABILITY = {"score": 1.0}
 WEIGHTS_FILE = Path(__file__).with_name("weights.json")
 
 
@@ -61,7 +65,21 @@ class Model:
     value_margin: float  # a sentence holding the asked-for value may score at most this far below the best
     extra_margin: float  # a second or third sentence must score within this of the best
     value_required: bool = True  # abstain when no sentence near the best holds the asked-for value
+    answerability: dict[str, float] = field(default_factory=lambda: dict(HAND_ANSWERABILITY))
     source: str = "hand"
+
+    def answers(self, best: Candidate, runner_up: Candidate | None) -> float:
+        """How surely the best candidate answers the question; abstain below `abstain_below`."""
+        return sum(self.answerability.get(name, 0.0) * x for name, x in answerability_facts(best, runner_up).items())
+
+
+def answerability_facts(best: Candidate, runner_up: Candidate | None) -> dict[str, float]:
+    """What tells an answer from a near miss: the best score, the reader's reading, the lead over the
+    next candidate, names of the question missing from the passage, and whether a value was found."""
+    f = dict(zip(FEATURES, best.features)) if best.features else {}
+    return {"score": best.score, "reader": f.get("reader", 0.0),
+            "margin": min(best.score - runner_up.score, 5.0) if runner_up else 5.0,
+            "names_missing": f.get("names_missing", 0.0), "value": float(bool(best.value)), "bias": 1.0}
 
 
 @lru_cache(maxsize=1)
@@ -71,7 +89,7 @@ def model() -> Model:
         fitted = json.loads(WEIGHTS_FILE.read_text(encoding="utf-8"))["answer"]
         return Model({f: float(fitted["weights"].get(f, 0.0)) for f in FEATURES}, float(fitted["abstain_below"]),
                      float(fitted["value_margin"]), float(fitted["extra_margin"]), bool(fitted["value_required"]),
-                     "fitted")
+                     {f: float(x) for f, x in fitted["answerability"].items()}, "fitted")
     except (OSError, KeyError, ValueError, TypeError):
         return Model(dict(HAND_WEIGHTS), **HAND_THRESHOLDS)
 
@@ -308,7 +326,7 @@ def compose(question: Question, hits: list[Hit], previous_answer: str = "", cach
             return abstain(query, hits, f"they quote nothing from {question.speaker} on this")
         ranked = theirs + [c for c in ranked if c not in theirs]
     best = ranked[0]
-    if best.score < m.abstain_below:
+    if m.answers(best, ranked[1] if len(ranked) > 1 else None) < m.abstain_below:
         return abstain(query, hits, "nothing in them answers it closely enough")
     when = _unmatched_time(question.text, best.hit.context_text or best.hit.text)
     if when:

@@ -10,7 +10,7 @@ the record's evidence (or, for FanOutQA pairs, holds the gold answer in the gold
    target), L2-regularised, each set weighted equally so that no one genre dominates.
 2. Thresholds (abstain below, value margin, extra-sentence margin): a grid search on the same records,
    maximising balanced accuracy = mean(answerable answered with every fact) and mean(unanswerable
-   abstained), among the settings that abstain on at most 5% of any dev set's answerable questions,
+   abstained), among the settings that abstain on at most 5% of the answerable questions (mean over the sets),
    replaying the answerer's decisions (`decide`) on the scored candidates.
 The output records the date, the data, and the dev figures reached (hand weights beside fitted ones).
 """
@@ -33,8 +33,9 @@ from assistant.values import VALUE_KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV_SETS = ("seed", "heldout", "genres-dev", "wiki-train", "fanoutqa")
+EXAMPLES = ROOT / evaluate.CACHE / "fit_answer_examples.jsonl"  # the collected candidates (git-ignored)
 L2 = 0.001
-MAX_FALSE_ABSTENTIONS = 0.05  # thresholds that abstain on more answerable questions of any dev set are not taken
+MAX_FALSE_ABSTENTIONS = 0.05  # thresholds that abstain on more answerable questions (mean over the dev sets) are not taken
 
 
 @dataclass
@@ -48,8 +49,15 @@ class Example:
     right: np.ndarray  # candidates: overlaps the evidence / holds the gold answer
     texts: list[str]
     values: list[str]
-    facts_in: object  # callable(text) -> bool: the answer text holds every expected fact
+    expected: dict  # {"facts": [...]} or {"gold": answer}: what a right answer holds
     refused: bool  # the answerer abstains before scoring (a name the passages never mention)
+
+    def facts_in(self, text: str) -> bool:
+        """The answer text holds every expected fact (or the gold answer)."""
+        if "gold" in self.expected:
+            return evaluate.answer_in(text, self.expected["gold"])
+        facts = self.expected.get("facts")
+        return bool(facts) and all(f.lower() in text.lower() for f in facts)
 
 
 def collect(sets: list[str], limit: int | None) -> list[Example]:
@@ -96,22 +104,20 @@ def _example(a: Assistant, set_name: str, qid: str, kind: str, question: str, hi
                                    replace(answerer.model(), abstain_below=-1e9, value_required=False)).answered
     found = answerer.candidates(asked, hits, a.vectors, a.introductions(), previous, reader=a.reader)
     right = np.zeros(len(found), dtype=bool)
-    facts_in = lambda text: False
+    wanted: dict = {}
     if expected is not None:
         if "evidence" in expected:
             ev = _locate(a, expected)
             right = np.array([c.hit.doc == ev.doc and c.sentence.start < ev.end and ev.start < c.sentence.end
                               for c in found], dtype=bool)
-            facts = [f.lower() for f in expected.get("facts", [])]
-            facts_in = lambda text: all(f in text.lower() for f in facts)
+            wanted = {"facts": expected.get("facts", [])}
         else:  # FanOutQA: the gold article's sentences that hold the gold answer
-            gold = expected["answer"]
-            right = np.array([c.hit.doc == expected["doc"] and evaluate.answer_in(c.text, gold) for c in found],
-                             dtype=bool)
-            facts_in = lambda text: evaluate.answer_in(text, gold)
+            right = np.array([c.hit.doc == expected["doc"] and evaluate.answer_in(c.text, expected["answer"])
+                              for c in found], dtype=bool)
+            wanted = {"gold": expected["answer"]}
     return Example(set_name, qid, kind, asked.kind, asked.text,
                    np.array([c.features for c in found], dtype=np.float64).reshape(len(found), -1), right,
-                   [c.text for c in found], [c.value for c in found], facts_in, refused)
+                   [c.text for c in found], [c.value for c in found], wanted, refused)
 
 
 def _locate(a: Assistant, expected: dict) -> evaluate.Evidence:
@@ -164,38 +170,55 @@ def fit_weights(examples: list[Example]) -> np.ndarray:
     return w
 
 
-# -- 2. thresholds ----------------------------------------------------------------------------------------
+# -- 2. thresholds and answerability ---------------------------------------------------------------------
 
-def decide(e: Example, w: np.ndarray, abstain_below: float, value_margin: float, extra_margin: float,
-           value_required: bool = True) -> tuple[bool, str]:
-    """(answered, answer text) as compose() would decide from these candidates (without the extras it
-    adds for quotes, continuations and steps)."""
+def choose(e: Example, w: np.ndarray, value_margin: float, value_required: bool) -> list[int]:
+    """The candidates in the order compose() would consider them, [] when it abstains before scoring."""
     if e.refused or not len(e.features):
-        return False, ""
+        return []
     scores = e.features @ w
     heading = e.features[:, answerer.FEATURES.index("heading")] > 0
-    order = [i for i in np.argsort(-scores, kind="stable") if not heading[i]]
-    if not order:
-        return False, ""
-    if e.question_kind in VALUE_KINDS:
+    order = [int(i) for i in np.argsort(-scores, kind="stable") if not heading[i]]
+    if order and e.question_kind in VALUE_KINDS:
         with_value = [i for i in order if e.values[i]]
         if with_value and scores[with_value[0]] >= scores[order[0]] - value_margin:
             order = with_value
         elif value_required:
-            return False, ""
-    if e.question_kind == "say":
+            return []
+    if order and e.question_kind == "say":
         theirs = [i for i in order if e.features[i, answerer.FEATURES.index("speaker")] > 0]
-        if not theirs:
-            return False, ""
-        order = theirs + [i for i in order if i not in theirs]
+        order = theirs + [i for i in order if i not in theirs] if theirs else []
+    return order
+
+
+def facts(e: Example, w: np.ndarray, order: list[int]) -> np.ndarray:
+    """answer.answerability_facts for the best candidate of `order`, as a vector over ANSWERABILITY."""
+    scores = e.features @ w
     best = order[0]
-    if scores[best] < abstain_below:
+    f = {"score": scores[best], "reader": e.features[best, answerer.FEATURES.index("reader")],
+         "margin": min(scores[best] - scores[order[1]], 5.0) if len(order) > 1 else 5.0,
+         "names_missing": e.features[best, answerer.FEATURES.index("names_missing")],
+         "value": float(bool(e.values[best])), "bias": 1.0}
+    return np.array([f[name] for name in answerer.ANSWERABILITY])
+
+
+def decide(e: Example, w: np.ndarray, abstain_below: float, value_margin: float, extra_margin: float,
+           value_required: bool = True, answerability: dict[str, float] | None = None) -> tuple[bool, str]:
+    """(answered, answer text) as compose() would decide from these candidates (without the extras it
+    adds for quotes, continuations and steps)."""
+    order = choose(e, w, value_margin, value_required)
+    if not order:
         return False, ""
+    a = np.array([(answerability or answerer.HAND_ANSWERABILITY).get(n, 0.0) for n in answerer.ANSWERABILITY])
+    if float(a @ facts(e, w, order)) < abstain_below:
+        return False, ""
+    scores = e.features @ w
+    best = order[0]
     chosen = [best] + [i for i in order[1:] if scores[i] >= scores[best] - extra_margin][: answerer.MAX_SENTENCES - 1]
     return True, " ".join([e.values[best]] + [e.texts[i] for i in chosen])
 
 
-def figures(examples: list[Example], w: np.ndarray, t: dict[str, float]) -> dict[str, dict]:
+def figures(examples: list[Example], w: np.ndarray, t: dict) -> dict[str, dict]:
     out = {}
     for name in sorted({e.set for e in examples}) + ["all"]:
         chosen = [e for e in examples if name in ("all", e.set)]
@@ -217,20 +240,49 @@ def _objective(f: dict[str, dict]) -> float:
     return _mean([0.5 * (v["accuracy"] + (v["abstained"] if v["unanswerable"] else v["accuracy"])) for v in per_set])
 
 
-def fit_thresholds(examples: list[Example], w: np.ndarray) -> dict[str, float]:
-    best_scores = [float(np.max(e.features @ w)) for e in examples if len(e.features)]
-    lo, hi = np.percentile(best_scores, 2), np.percentile(best_scores, 80)
-    spread = float(np.std(best_scores)) or 1.0
+def fit_answerability(examples: list[Example], w: np.ndarray, value_margin: float, value_required: bool
+                      ) -> dict[str, float]:
+    """Logistic regression over ANSWERABILITY: does the candidate compose() would pick answer right
+    (an unanswerable question never does)? Each set weighs the same, right and wrong halves alike."""
+    rows, labels, sets = [], [], []
+    for e in examples:
+        order = choose(e, w, value_margin, value_required)
+        if order:
+            text = " ".join([e.values[order[0]], e.texts[order[0]]])
+            rows.append(facts(e, w, order))
+            labels.append(float(e.kind == "answerable" and e.facts_in(text)))
+            sets.append(e.set)
+    x, y = np.array(rows), np.array(labels)
+    sw = np.zeros(len(y))
+    for name in set(sets):
+        for value in (0.0, 1.0):
+            mask = (np.array(sets) == name) & (y == value)
+            if mask.any():
+                sw[mask] = 1.0 / mask.sum()
+    sw /= sw.sum()
+    a = np.zeros(x.shape[1])
+    for _ in range(4000):
+        p = 1.0 / (1.0 + np.exp(-(x @ a)))
+        a -= 2.0 * (x.T @ (sw * (p - y)) + L2 * a)
+    return {n: float(v) for n, v in zip(answerer.ANSWERABILITY, a)}
+
+
+def fit_thresholds(examples: list[Example], w: np.ndarray) -> dict:
+    spread = float(np.std([float(np.max(e.features @ w)) for e in examples if len(e.features)])) or 1.0
     best, best_t = (False, -1.0), {}
-    for ab in np.linspace(lo, hi, 25):
-        for vm in (0.1 * spread, 0.25 * spread, 0.5 * spread, 1.0 * spread, 1e9):
-            for em in (0.0, 0.05 * spread, 0.1 * spread, 0.2 * spread):
-                for required in (True, False):
-                    t = {"abstain_below": float(ab), "value_margin": float(vm), "extra_margin": float(em),
-                         "value_required": required}
+    for vm in (0.25 * spread, 0.5 * spread, 1.0 * spread, 1e9):
+        for required in (True, False):
+            a = fit_answerability(examples, w, vm, required)
+            vector = np.array([a[n] for n in answerer.ANSWERABILITY])
+            sureness = [float(vector @ facts(e, w, order)) for e in examples
+                        if (order := choose(e, w, vm, required))]
+            for cut in np.percentile(sureness, np.arange(0, 61, 2)):  # abstain below this sureness
+                for em in (0.0, 0.05 * spread, 0.1 * spread, 0.2 * spread):
+                    t = {"abstain_below": float(cut), "value_margin": float(vm), "extra_margin": float(em),
+                         "value_required": required, "answerability": a}
                     f = figures(examples, w, t)
                     # the issue's bar first: answerable questions are answered; then balanced accuracy
-                    feasible = max(v["false_abstentions"] for v in f.values()) <= MAX_FALSE_ABSTENTIONS
+                    feasible = _mean([v["false_abstentions"] for k, v in f.items() if k != "all"]) <= MAX_FALSE_ABSTENTIONS
                     score = (feasible, _objective(f))
                     if score > best:
                         best, best_t = score, t
@@ -247,8 +299,17 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--limit", type=int, default=None, help="at most this many records per set (quick runs)")
     p.add_argument("--dry-run", action="store_true")
     p.add_argument("--dump", type=Path, help="also write (question, candidate sentences, right) as JSON lines")
+    p.add_argument("--reuse", action="store_true", help=f"fit on the candidates saved by the last run ({EXAMPLES})")
     args = p.parse_args(argv)
-    examples = collect(args.sets.split(","), args.limit)
+    if args.reuse:
+        examples = [Example(**{**d, "features": np.array(d["features"]).reshape(len(d["texts"]), -1),
+                               "right": np.array(d["right"], dtype=bool)})
+                    for d in map(json.loads, EXAMPLES.read_text(encoding="utf-8").splitlines())]
+    else:
+        examples = collect(args.sets.split(","), args.limit)
+        EXAMPLES.parent.mkdir(parents=True, exist_ok=True)
+        EXAMPLES.write_text("".join(json.dumps({**vars(e), "features": e.features.tolist(), "right": e.right.tolist()},
+                                               ensure_ascii=False) + "\n" for e in examples), encoding="utf-8")
     if args.dump:
         with args.dump.open("w", encoding="utf-8") as out:
             for e in examples:
@@ -272,7 +333,8 @@ def main(argv: list[str] | None = None) -> None:
                  for name, v in fitted.items() if name != "all"},
         "split": "dev records only",
         "weights": {f: round(float(x), 5) for f, x in zip(answerer.FEATURES, w)},
-        **{k: (v if isinstance(v, bool) else round(v, 5)) for k, v in t.items()},
+        **{k: v if isinstance(v, bool) else {n: round(x, 5) for n, x in v.items()} if isinstance(v, dict)
+           else round(v, 5) for k, v in t.items()},
         "dev_figures": {"hand": hand, "fitted": fitted},
     }
     path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -12,12 +12,15 @@ from assistant.types import Answer, Hit, Sentence
 
 from .conftest import EVAL_SET, SEED_ARTICLE
 
-# Measured on eval/seed.jsonl when this was written (accuracy 91.8%, unanswerable abstained 100%,
-# false abstentions 3.3%, dialogues 100%): a regression of more than one question fails.
-ANSWER_ACCURACY_FLOOR = 0.90
-ABSTAIN_FLOOR = 0.94
+# Measured on eval/seed.jsonl with the fitted weights (assistant/weights.json, 2026-12-02): accuracy
+# 83.6%, unanswerable abstained 83.3%, false abstentions 3.3%, dialogues 11/12. A regression of more than
+# one question fails. (The hand-set weights, tuned on this set, measured 91.8 / 100 / 3.3 / 100; weights
+# fitted on five dev sets of other genres trade that for 65-73% instead of 51-66% on the multi-genre and
+# FanOutQA sets: README, Evaluation.)
+ANSWER_ACCURACY_FLOOR = 0.82
+ABSTAIN_FLOOR = 0.77
 FALSE_ABSTAIN_CEILING = 0.05
-DIALOGUE_FLOOR = 0.91
+DIALOGUE_FLOOR = 0.83
 
 
 def _hit(text: str, start: int = 0, doc: str = "d.txt") -> Hit:
@@ -177,8 +180,10 @@ def test_a_follow_up_can_be_answered_by_the_person_of_the_previous_turn(real_ass
     # the article says "the Ukraine president cautioned", not "Zelenskyy warned"
     ("What did Zelenskyy warn about the plans?", ["first draft"], "the Ukraine president cautioned"),
     # the value sits in a quotation that continues the sentence saying who spoke: both are cited
-    ("Besides Russia, China and Iran, who did an EU diplomat accuse of spreading disinformation?",
-     ["U.S.", "disinformation war"], "one EU diplomat said"),
+    pytest.param("Besides Russia, China and Iran, who did an EU diplomat accuse of spreading disinformation?",
+                 ["U.S.", "disinformation war"], "one EU diplomat said",
+                 marks=pytest.mark.xfail(strict=True, reason="with the fitted weights the answer is 'White House' "
+                                         "from the sentence before; the quote-continuation rule no longer wins")),
     # the sentence naming the force, then the one that goes on about it ("This force would ...")
     ("What would the multinational force do?", ["skies", "security at sea"], "This force would"),
     # "Moscow" stands for Russia: not an absent name
@@ -238,10 +243,11 @@ def test_eval_answer_figures_hold(real_assistant):
 # never used for choosing weights, but its misses pointed at two bugs (fixed). Floors: the measured level
 # less one question.
 HELDOUT_FLOORS = {
-    # file: (accuracy, abstained, false abstentions at most, dialogues); measured 93.3 / 90.0 / 0 / 100
-    "heldout.jsonl": (0.90, 0.80, 0.04, 0.83),
-    # measured 100 / 91.7 / 0 / 100 (before this answerer work: 90.0 / 66.7 / 0 / 83.3)
-    "heldout2.jsonl": (0.96, 0.83, 0.04, 0.83),
+    # file: (accuracy, abstained, false abstentions at most, dialogues); measured with the fitted weights
+    # 86.7 / 90.0 / 0 / 100 (hand-set weights: 93.3 / 90.0 / 0 / 100)
+    "heldout.jsonl": (0.83, 0.80, 0.04, 0.83),
+    # measured 96.7 / 91.7 / 0 / 100 (hand-set weights: 100 / 91.7 / 0 / 100)
+    "heldout2.jsonl": (0.93, 0.83, 0.04, 0.83),
 }
 
 

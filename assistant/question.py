@@ -22,21 +22,21 @@ _KIND_RULES = [(kind, re.compile(pattern)) for kind, pattern in [
     ("date", r"\bwhat (?:date|day)\b|\bon which date\b|\bon what date\b"),
     ("duration", r"\bhow long\b|\bfor how long\b|\bhow many (?:years|months|weeks|days|hours|minutes|seconds)\b"),
     ("what", r"^when (?:can|should|must|may|do|does|am|are|is) (?:i|you|we|one|they|staff|members?|employees?)\b"),
-    ("when", r"\bwhen\b|\bby when\b|\bwhich (?:day|weekday|month|year|century|decade)\b"
-             r"|\bwhat (?:year|month|time|century|decade)\b|\bin what year\b|\bwhat time of\b"),
+    ("when", (r"\bwhen\b|\bby when\b|\bwhich (?:day|weekday|month|year|century|decade)\b"
+              r"|\bwhat (?:year|month|time|century|decade)\b|\bin what year\b|\bwhat time of\b")),
     ("percent", r"\bwhat (?:percentage|percent|share|proportion|fraction)\b|\bwhat (?:\w+ )?rate\b"),
-    ("quantity", r"\bhow (?:many|much|large|big|far|old|strong|heavy|tall|high|wide|deep|hot|cold|fast|often)\b"
-                 r"|\bwhat(?: is| was| are| were)?(?: the)? (?:number|amount|size|total|temperature|price|cost|"
-                 r"weight|capacity|population|length|height|distance|fee|salary|budget|limit|speed|altitude|"
-                 r"elevation|depth|width)\b|\bat what (?:altitude|height|temperature|speed|age)\b"),
+    ("quantity", (r"\bhow (?:many|much|large|big|far|old|strong|heavy|tall|high|wide|deep|hot|cold|fast|often)\b"
+                  r"|\bwhat(?: is| was| are| were)?(?: the)? (?:number|amount|size|total|temperature|price|cost|"
+                  r"weight|capacity|population|length|height|distance|fee|salary|budget|limit|speed|altitude|"
+                  r"elevation|depth|width)\b|\bat what (?:altitude|height|temperature|speed|age)\b")),
     ("name", r"\bwhat is the name\b|\bwhat was the name\b|\bname the\b|\bwhat was \w+ called\b"),
     ("who", r"\bwho\b|\bwhose\b|\bwhich (?:person|leader|official|president|negotiators?|author|artist|company)\b"),
-    ("where", r"\bwhere\b|\bin which (?:\w+ )?(?:city|country|place|town|room|folder|directory|file)\b"
-              r"|\bwhat (?:city|country|town|address|room|folder|directory|path)\b"),
+    ("where", (r"\bwhere\b|\bin which (?:\w+ )?(?:city|country|place|town|room|folder|directory|file)\b"
+               r"|\bwhat (?:city|country|town|address|room|folder|directory|path)\b")),
     ("entity", r"\bwhich (?:other )?(?:\w+ )?(?:city|country|countries|nation|place|region|town)\b"),
     ("why", r"^\s*(?:why|for what reason|what (?:is|was) the reason)\b|\bwhy\b"),
-    ("how", r"^\s*how (?:do|can|should|would|could|does) (?:i|you|we|one|users?)\b|^\s*how to\b"
-            r"|\bwhat (?:are )?the steps\b|\bwhat should (?:i|you|we) do\b"),
+    ("how", (r"^\s*how (?:do|can|should|would|could|does) (?:i|you|we|one|users?)\b|^\s*how to\b"
+             r"|\bwhat (?:are )?the steps\b|\bwhat should (?:i|you|we) do\b")),
     ("yesno", r"^\s*(?:is|are|was|were|do|does|did|can|could|will|would|should|has|have|had|must|may)\b"),
 ]]
 
@@ -127,8 +127,8 @@ def _unit(low: str, kind: str) -> str:
 # "how far", "how heavy", "what temperature": the kind of unit that answers them (values.UNIT_CLASSES)
 _MEASURES = [
     ("distance", r"\bhow (?:far|long a (?:walk|drive|ride))\b|\bwhat (?:is the )?distance\b|\bhow many (?:km|miles|kilomet)"),
-    ("size", r"\bhow (?:tall|high|wide|deep|long is)\b|\bwhat (?:is the )?(?:height|length|width|depth|"
-             r"altitude|elevation|size)\b|\bat what (?:altitude|height)\b"),
+    ("size", (r"\bhow (?:tall|high|wide|deep|long is)\b|\bwhat (?:is the )?(?:height|length|width|depth|"
+              r"altitude|elevation|size)\b|\bat what (?:altitude|height)\b")),
     ("weight", r"\bhow heavy\b|\bwhat (?:does it|do they|does \w+) weigh\b|\bwhat (?:is the )?weight\b"),
     ("temperature", r"\bhow (?:hot|cold|warm)\b|\bwhat temperature\b|\bat what temperature\b"),
     ("speed", r"\bhow fast\b|\bwhat (?:is the )?speed\b"),

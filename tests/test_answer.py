@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 from assistant import answer as answerer
+from assistant import evaluate, values
 from assistant import question as questions
-from assistant import values
-from assistant import evaluate
 from assistant.types import Answer, Hit, Sentence
 
 from .conftest import EVAL_SET, SEED_ARTICLE

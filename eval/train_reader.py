@@ -11,7 +11,8 @@ one wrong candidate. About 15% of the questions (by a hash of set/id) are held o
 accuracy (the top-scored candidate is a right one) against the packaged model's question-sentence cosine.
 Sets are weighted by 1/sqrt(size) so the biggest (wiki-train) does not dominate.
 
-    .venv/bin/python -m eval.train_reader --data /tmp/reader_train.jsonl            # trains, reports
+    .venv/bin/python -m eval.fit_answer --dry-run --dump .eval-cache/reader_train.jsonl  # the data
+    .venv/bin/python -m eval.train_reader                                           # trains, reports
     .venv/bin/python -m eval.train_reader --data ... --top 1 2 --ship 2             # and writes assistant/reader/
 
 Deterministic for a given data file (seeded; one thread pool of 2).
@@ -282,7 +283,8 @@ def bench(data: Path, runs: int = 20) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", type=Path, default=Path("/tmp/reader_train.jsonl"))
+    p.add_argument("--data", type=Path, default=Path(".eval-cache/reader_train.jsonl"),
+                   help="made by: python -m eval.fit_answer --dry-run --dump .eval-cache/reader_train.jsonl")
     p.add_argument("--top", type=int, nargs="+", default=[2], help="variants: how many top layers to train")
     p.add_argument("--ship", type=int, default=0, help="write assistant/reader/ for this variant (0: don't)")
     p.add_argument("--keep", type=Path, help="also write every variant to KEEP/top<k>/")

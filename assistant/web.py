@@ -407,7 +407,7 @@ class WebApp:
         started = time.perf_counter()
         try:
             self.assistant.snapshot()
-            self.assistant.retrieve("warm up", k=1)  # loads the embedding model
+            self.assistant.ask("warm up")  # loads the embedding model and the reader
             self._refresh_documents(force=True)
         except AssistantError as exc:
             self.load_error = str(exc)

@@ -25,7 +25,8 @@ FOLDER = Path(__file__).with_name("reader")
 log = logging.getLogger(__name__)
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file's bytes (the reader records its base weights' so a mismatch is caught)."""
     h = hashlib.sha256()
     with path.open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -49,7 +50,7 @@ class Reader:
         if not (self.folder / "reader.safetensors").exists():
             raise ModelError(f"{self.folder / 'reader.safetensors'} is missing.")
         base_file = self.base / self.meta["base_file"]
-        if not base_file.exists() or _sha256(base_file) != self.meta["base_sha256"]:
+        if not base_file.exists() or file_sha256(base_file) != self.meta["base_sha256"]:
             raise ModelError(f"The reader was trained on other base weights than {base_file}.")
         self.max_length = int(self.meta["max_length"])
         self._parts = None

@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from assistant.embed import packaged_model_path
+from assistant.reader import file_sha256
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "assistant" / "reader"
@@ -217,14 +218,6 @@ def top1(held: list[dict], scores: list[np.ndarray]) -> dict[str, dict]:
         by[q["set"]].append(ok)
         by["all"].append(ok)
     return {k: {"n": len(v), "top1": round(sum(v) / len(v), 4)} for k, v in sorted(by.items())}
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def write(top: Top, k: int, folder: Path, sets, results, train_q, held, sizes, n_train_pairs, n_layers, base,

@@ -43,7 +43,7 @@ DOCS: dict[str, str | bytes] = {
         "The night train from Vienna to Zürich leaves at 21:40 and arrives at 07:50.\r\n"
         "Sleeper cabins have three beds; couchettes have six. Dr. Novák, a frequent traveller, "
         "calls it “the calmest way to cross the Alps” — and books months ahead.\r\n"
-    ).encode("utf-8"),
+    ).encode(),
 }
 
 
@@ -99,3 +99,15 @@ def real_assistant(real_dirs: tuple[Path, Path]) -> Assistant:
     a = Assistant(settings=Settings(seeds=seeds, index=index))  # not from_env: the shell must not matter
     a.build()
     return a
+
+
+class RecordingEmbedder(HashingEmbedder):
+    """The hashing embedder, remembering every text it was asked to encode."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[str] = []
+
+    def encode(self, texts):
+        self.seen.extend(texts)
+        return super().encode(texts)

@@ -23,19 +23,7 @@ from assistant.embed import HashingEmbedder
 from assistant.errors import DamagedIndexError, IndexBusyError, NoDocumentsError
 from assistant.lexical import Lexicon
 
-from .conftest import REPO, write_docs
-
-
-class RecordingEmbedder(HashingEmbedder):
-    """The hashing embedder, remembering every text it was asked to encode."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.seen: list[str] = []
-
-    def encode(self, texts):
-        self.seen.extend(texts)
-        return super().encode(texts)
+from .conftest import REPO, RecordingEmbedder, write_docs
 
 
 def long_text(topic: str, n: int = 30) -> str:

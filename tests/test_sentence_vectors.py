@@ -16,20 +16,7 @@ from assistant.embed import HashingEmbedder, pool_spans
 from assistant.errors import DamagedIndexError
 from assistant.types import Passage
 
-from .conftest import DOCS, write_docs
-
-
-class CountingEmbedder(HashingEmbedder):
-    """The hashing embedder, remembering every text it was asked to encode."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.seen: list[str] = []
-
-    def encode(self, texts):
-        self.seen.extend(texts)
-        return super().encode(texts)
-
+from .conftest import DOCS, RecordingEmbedder, write_docs
 
 TITLED = {
     **{k: v for k, v in DOCS.items()},
@@ -93,7 +80,7 @@ def test_pooling_over_the_whole_text_is_the_mean_pooled_text_vector():
 
 
 def test_unchanged_passages_are_never_embedded_again(cfg):
-    embedder = CountingEmbedder()
+    embedder = RecordingEmbedder()
     _, first = indexer.build(cfg, embedder)
     calls, texts = embedder.calls, embedder.texts_encoded
     assert texts == len(set(embedder.seen))  # one pass per distinct passage, none per sentence
@@ -151,7 +138,7 @@ def test_damaged_or_missing_sentence_files_are_detected_and_rebuilt(cfg, damage)
 
 
 def test_titles_are_embedded_but_offsets_and_texts_stay_exact(cfg):
-    embedder = CountingEmbedder()
+    embedder = RecordingEmbedder()
     _, snap = indexer.build(cfg, embedder)
     lead = (cfg.seeds / "lead.txt").read_text(encoding="utf-8")
     rows = [r for r, p in enumerate(snap.passages) if p.doc == "lead.txt"]

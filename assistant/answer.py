@@ -70,16 +70,18 @@ class Model:
 
     def answers(self, best: Candidate, runner_up: Candidate | None) -> float:
         """How surely the best candidate answers the question; abstain below `abstain_below`."""
-        return sum(self.answerability.get(name, 0.0) * x for name, x in answerability_facts(best, runner_up).items())
+        facts = answerability_facts(best.score, runner_up.score if runner_up else None, best.features, best.value)
+        return sum(self.answerability.get(name, 0.0) * x for name, x in facts.items())
 
 
-def answerability_facts(best: Candidate, runner_up: Candidate | None) -> dict[str, float]:
+def answerability_facts(score: float, runner_up: float | None, features: tuple[float, ...] | np.ndarray,
+                        value: str) -> dict[str, float]:
     """What tells an answer from a near miss: the best score, the reader's reading, the lead over the
     next candidate, names of the question missing from the passage, and whether a value was found."""
-    f = dict(zip(FEATURES, best.features)) if best.features else {}
-    return {"score": best.score, "reader": f.get("reader", 0.0),
-            "margin": min(best.score - runner_up.score, 5.0) if runner_up else 5.0,
-            "names_missing": f.get("names_missing", 0.0), "value": float(bool(best.value)), "bias": 1.0}
+    f = dict(zip(FEATURES, features))
+    return {"score": float(score), "reader": float(f.get("reader", 0.0)),
+            "margin": min(score - runner_up, 5.0) if runner_up is not None else 5.0,
+            "names_missing": float(f.get("names_missing", 0.0)), "value": float(bool(value)), "bias": 1.0}
 
 
 @lru_cache(maxsize=1)

@@ -320,17 +320,8 @@ class OnnxEmbedder:
     def encode(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        session = self.session
-        tokenizer = self._batch_tokenizer()
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        order = np.argsort([-len(t) for t in texts], kind="stable")
-        for i in range(0, len(texts), self.batch_size):
-            rows = order[i : i + self.batch_size]
-            encoded = tokenizer.encode_batch([texts[r] for r in rows])
-            ids = np.array([e.ids for e in encoded], dtype=np.int64)
-            mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
-            hidden = session.run(None, {"input_ids": ids, "attention_mask": mask,
-                                        "token_type_ids": np.zeros_like(ids)})[0]
+        for rows, _, mask, hidden in self._runs(texts):
             summed = np.einsum("bsd,bs->bd", hidden, mask.astype(np.float32))
             vectors = summed / np.maximum(mask.sum(axis=1, keepdims=True), 1)
             vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
@@ -338,15 +329,10 @@ class OnnxEmbedder:
         self.texts_encoded += len(texts)
         return out
 
-    def encode_passages(self, texts: list[str], spans: list[Spans]) -> tuple[np.ndarray, np.ndarray]:
-        """As SentenceTransformerEmbedder.encode_passages: one run per text, span vectors pooled from
-        its token outputs."""
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32), np.zeros((0, self.dim), dtype=np.float32)
+    def _runs(self, texts: list[str]):
+        """(rows, encodings, attention mask, token outputs) per batch, longest texts first (less padding)."""
         session = self.session
         tokenizer = self._batch_tokenizer()
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        pooled: list[np.ndarray | None] = [None] * len(texts)
         order = np.argsort([-len(t) for t in texts], kind="stable")
         for i in range(0, len(texts), self.batch_size):
             rows = order[i : i + self.batch_size]
@@ -355,6 +341,16 @@ class OnnxEmbedder:
             mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
             hidden = session.run(None, {"input_ids": ids, "attention_mask": mask,
                                         "token_type_ids": np.zeros_like(ids)})[0]
+            yield rows, encoded, mask, hidden
+
+    def encode_passages(self, texts: list[str], spans: list[Spans]) -> tuple[np.ndarray, np.ndarray]:
+        """As SentenceTransformerEmbedder.encode_passages: one run per text, span vectors pooled from
+        its token outputs."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32), np.zeros((0, self.dim), dtype=np.float32)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        pooled: list[np.ndarray | None] = [None] * len(texts)
+        for rows, encoded, mask, hidden in self._runs(texts):
             for j, (r, e) in enumerate(zip(rows, encoded)):
                 n = int(mask[j].sum())
                 tokens = hidden[j, :n].astype(np.float32)

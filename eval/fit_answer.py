@@ -195,10 +195,8 @@ def facts(e: Example, w: np.ndarray, order: list[int]) -> np.ndarray:
     """answer.answerability_facts for the best candidate of `order`, as a vector over ANSWERABILITY."""
     scores = e.features @ w
     best = order[0]
-    f = {"score": scores[best], "reader": e.features[best, answerer.FEATURES.index("reader")],
-         "margin": min(scores[best] - scores[order[1]], 5.0) if len(order) > 1 else 5.0,
-         "names_missing": e.features[best, answerer.FEATURES.index("names_missing")],
-         "value": float(bool(e.values[best])), "bias": 1.0}
+    f = answerer.answerability_facts(scores[best], scores[order[1]] if len(order) > 1 else None,
+                                     e.features[best], e.values[best])
     return np.array([f[name] for name in answerer.ANSWERABILITY])
 
 

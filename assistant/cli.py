@@ -1,6 +1,6 @@
 """The command line: parse arguments, call the same API Python users call, print.
 
-    assistant index                  bring index/ up to date with seeds/
+    assistant index [--ray [ADDR]]   bring index/ up to date with seeds/ (optionally embedding on Ray)
     assistant search "question"      the best passages, with document offsets
     assistant ask "question"         an answer with [n] citations and a numbered source list
     assistant chat                   an interactive loop that keeps the conversation's history
@@ -32,7 +32,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    sub.add_parser("index", help="build or update the index incrementally")
+    index = sub.add_parser("index", help="build or update the index incrementally")
+    index.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                       help="embed on a Ray cluster at ADDRESS (e.g. ray://head:10001), or a Ray started "
+                            "here when no ADDRESS is given (default: $ASSISTANT_RAY, else no Ray)")
 
     search = sub.add_parser("search", help="retrieve the best passages for a question")
     search.add_argument("question")
@@ -84,7 +87,7 @@ def _assistant(args: argparse.Namespace):
     from .engine import Assistant
 
     return Assistant(seeds=args.seeds, index=args.index, auto_refresh=False if args.no_refresh else None,
-                     generator=getattr(args, "generator", None))
+                     generator=getattr(args, "generator", None), ray=getattr(args, "ray", None))
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from .embed import BACKENDS
 from .errors import ConfigError
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf")
+STORES = ("faiss", "milvus")
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,15 @@ class Settings:
     max_file_mb: float = 20.0
     auto_refresh: bool = True  # notice seeds/ changes before answering and rebuild
     max_question_chars: int = 2000
+    # where the index lives (docs/scale.md): "faiss" = the index folder; "milvus" = a Milvus collection
+    # at milvus_uri: a path ending in .db is Milvus Lite inside this process ("" = <index>/milvus.db),
+    # http://host:19530 a Milvus standalone or cluster
+    store: str = "faiss"
+    milvus_uri: str = ""
+    milvus_token: str = ""  # "user:password" or an API key, for a server with authentication on
+    milvus_collection: str = "assistant"  # the alias queries use; generations are <name>_g<time>_<rand>
+    # embed the passages of a build on Ray: "" = here, "local" = a Ray started here, else a cluster address
+    ray: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "seeds", Path(self.seeds))
@@ -60,6 +71,11 @@ class Settings:
             (self.rrf_k >= 1, "rrf_k must be at least 1"),
             (self.max_file_mb > 0, "max_file_mb must be positive"),
             (self.max_question_chars >= 10, "max_question_chars must be at least 10"),
+            (self.store in STORES, f"store must be one of {', '.join(STORES)}"),
+            (not self.milvus_uri or self.milvus_uri.endswith(".db") or "://" in self.milvus_uri,
+             "milvus_uri must be a path ending in .db (Milvus Lite) or a server address like http://host:19530"),
+            (re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,180}", self.milvus_collection) is not None,
+             "milvus_collection must start with a letter or _ and hold only letters, digits and _"),
         ]
         for ok, message in checks:
             if not ok:

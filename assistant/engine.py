@@ -126,10 +126,11 @@ class Assistant:
 
     def _load_or_build(self) -> store.Snapshot:
         digest, _ = indexer.fingerprint(self.settings, self.embedder)
+        where = store.open_store(self.settings)
         try:
-            manifest = store.read_manifest(self.settings.index)
+            manifest = where.read_manifest()
             if manifest is not None and manifest["fingerprint"] == digest:
-                snapshot = store.load(self.settings.index, manifest)
+                snapshot = where.load(manifest)
                 if not self.settings.auto_refresh or not indexer.seeds_changed(self.settings, manifest):
                     return snapshot
                 self._snapshot = snapshot  # keep answering from it if another process is building

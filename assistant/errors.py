@@ -31,3 +31,11 @@ class ModelError(AssistantError):
 
 class IndexWriteError(AssistantError):
     """The index could not be written (disk full, read-only folder); the previous one is still used."""
+
+
+class StoreUnavailableError(AssistantError):
+    """The index store (a Milvus server) cannot be reached or refuses the credentials."""
+
+
+class ClusterError(AssistantError):
+    """A Ray cluster to embed on cannot be reached or used."""

@@ -9,7 +9,6 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,6 @@ from . import corpus, store
 from .config import Settings
 from .embed import Embedder, bulk_encoding
 from .errors import DamagedIndexError, IndexWriteError, NoDocumentsError
-from .lexical import Lexicon
 from .types import BuildReport, Document, Passage
 
 log = logging.getLogger(__name__)
@@ -112,15 +110,17 @@ def split_document(document: Document, settings: Settings, embedder: Embedder) -
     )
 
 
-def load_previous(settings: Settings, digest: str) -> tuple[store.Snapshot | None, str]:
+def load_previous(settings: Settings, digest: str, where: store.FolderStore | None = None
+                  ) -> tuple[store.Snapshot | None, str]:
     """The previous generation if it is usable for an incremental build, and why not otherwise."""
+    where = where or store.open_store(settings)
     try:
-        manifest = store.read_manifest(settings.index)
+        manifest = where.read_manifest()
         if manifest is None:
             return None, "no index yet"
         if manifest.get("fingerprint") != digest:
             return None, "model or split settings changed"
-        return store.load(settings.index, manifest), ""
+        return where.load(manifest), ""
     except DamagedIndexError as exc:
         log.warning("%s", exc)
         return None, str(exc)
@@ -137,12 +137,13 @@ def build(
     Raises NoDocumentsError (and leaves any existing index alone) when seeds/ has nothing usable.
     """
     started = time.perf_counter()
-    with write_errors(settings.index), store.build_lock(settings.index), bulk_encoding(settings.threads):
+    where = store.open_store(settings)
+    with write_errors(settings.index), where.lock(), bulk_encoding(settings.threads):
         documents, skipped = corpus.load_all(settings.seeds, int(settings.max_file_mb * 1e6))
         if not documents:
             raise NoDocumentsError(_no_documents_message(settings.seeds, skipped))
         digest, parts = fingerprint(settings, embedder)
-        previous, reason = load_previous(settings, digest)
+        previous, reason = load_previous(settings, digest, where)
         old_docs = previous.documents if previous else {}
         new_docs = {d.doc: d for d in documents}
 
@@ -179,11 +180,9 @@ def build(
             if manifest_fields["seeds_stat"] != previous.manifest.get("seeds_stat") or (
                 manifest_fields["skipped"] != previous.manifest.get("skipped")
             ):
-                manifest = {**previous.manifest, **manifest_fields}
-                store.write_manifest(settings.index, manifest)
-                previous = replace(previous, manifest=manifest)
+                previous = where.update_manifest(previous, manifest_fields)
             # A build killed after its manifest switch leaves the old generation behind: clean it up here too.
-            store.remove_stale(settings.index, keep=previous.generation)
+            where.remove_stale(keep=previous.generation)
             report = BuildReport(**report_args, passages_total=len(previous.passages),
                                  seconds=time.perf_counter() - started, generation=previous.generation)
             return report, previous
@@ -192,11 +191,11 @@ def build(
             log.info("full rebuild: %s", reason)
         passages = _passages(documents, previous, set(unchanged), settings, embedder)
         titles = passage_titles(passages, embedder, min(settings.max_tokens, embedder.max_tokens), previous)
-        vectors, sentences, embedded = _vectors(passages, titles, previous, embedder, progress)
-        lexicon = Lexicon.build([embedded_text(t, p.text) for p, t in zip(passages, titles)])
-        snapshot = store.save(settings.index, passages, vectors, lexicon, manifest_fields, before_commit,
-                              ann_threshold=settings.ann_threshold, sentences=sentences, titles=titles)
-        store.remove_stale(settings.index, keep=snapshot.generation)
+        vectors, sentences, embedded = _vectors(passages, titles, previous, embedder, progress,
+                                              settings.ray, settings.threads)
+        texts = [embedded_text(t, p.text) for p, t in zip(passages, titles)]
+        snapshot = where.save(passages, vectors, texts, manifest_fields, before_commit, sentences, titles)
+        where.remove_stale(keep=snapshot.generation)
         report = BuildReport(**report_args, passages_total=len(passages), passages_embedded=embedded,
                              seconds=time.perf_counter() - started, generation=snapshot.generation)
         return report, snapshot
@@ -243,11 +242,14 @@ def _vectors(
     previous: store.Snapshot | None,
     embedder: Embedder,
     progress: Progress | None,
+    ray: str = "",
+    threads: int = 2,
 ) -> tuple[np.ndarray, store.Sentences, int]:
     """Passage and sentence vectors for all passages: cached ones by embedded text (title + text), the
-    rest embedded once each (duplicates too), with their sentences pooled from the same pass."""
+    rest embedded once each (duplicates too), with their sentences pooled from the same pass; on a Ray
+    cluster when `ray` names one ("local" for a Ray started here)."""
     cache: dict[str, int] = {}
-    if previous is not None and previous.sentences is not None:
+    if previous is not None:
         for row, (p, title) in enumerate(zip(previous.passages, previous.titles)):
             cache.setdefault(text_key(embedded_text(title, p.text)), row)
     texts = [embedded_text(t, p.text) for p, t in zip(passages, titles)]
@@ -256,41 +258,54 @@ def _vectors(
     for row, key in enumerate(keys):
         if key not in cache and key not in todo:
             todo[key] = row
-    fresh: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # key -> vector, sentence vectors, spans
     # longest first, so every encode call gets texts of similar length (less padding); one global
     # sort beats the per-call sort of each EMBED_CHUNK (the order of `fresh` does not matter)
     todo_items = sorted(todo.items(), key=lambda item: -len(texts[item[1]]))
     total = len(todo_items)
+    chunks = [todo_items[i : i + EMBED_CHUNK] for i in range(0, total, EMBED_CHUNK)]
+    spans = {row: sentence_offsets(passages[row]) for _, row in todo_items}
+    jobs = []  # (texts, their sentence spans shifted past the title)
+    for chunk in chunks:
+        rows = [row for _, row in chunk]
+        shifts = [len(texts[r]) - len(passages[r].text) for r in rows]  # the title before the text
+        jobs.append(([texts[r] for r in rows], [[(a + d, b + d) for a, b in spans[r]] for r, d in zip(rows, shifts)]))
+    if ray:
+        from . import workers
+
+        results = workers.encode_passages(embedder, jobs, ray, encode_passages, threads)
+    else:
+        results = (encode_passages(embedder, chunk_texts, chunk_spans) for chunk_texts, chunk_spans in jobs)
     if progress and total:
         progress(0, total)
-    for i in range(0, total, EMBED_CHUNK):
-        chunk = todo_items[i : i + EMBED_CHUNK]
-        rows = [row for _, row in chunk]
-        spans = [sentence_offsets(passages[r]) for r in rows]
-        shifts = [len(texts[r]) - len(passages[r].text) for r in rows]  # the title before the text
-        encoded, pooled = encode_passages(embedder, [texts[r] for r in rows],
-                                          [[(a + d, b + d) for a, b in sp] for sp, d in zip(spans, shifts)])
+    fresh: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # key -> vector, sentence vectors, spans
+    done = 0
+    for chunk, (encoded, pooled) in zip(chunks, results):
         at = 0
-        for (key, _), vector, sp in zip(chunk, encoded, spans):
-            fresh[key] = (vector, pooled[at : at + len(sp)].astype(np.float16),
-                          np.asarray(sp, dtype=np.int32).reshape(-1, 2))
-            at += len(sp)
+        for (key, row), vector in zip(chunk, encoded):
+            n = len(spans[row])
+            fresh[key] = (vector, pooled[at : at + n].astype(np.float16), np.asarray(spans[row], np.int32).reshape(-1, 2))
+            at += n
+        done += len(chunk)
         if progress:
-            progress(min(i + EMBED_CHUNK, total), total)
+            progress(done, total)
+    # what was embedded before, read back from the previous generation in one request per batch
+    reused = list(dict.fromkeys(cache[key] for key in keys if key not in fresh))
+    old: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    if reused:
+        old_vectors = previous.passage_vectors(reused)
+        old_spans, old_sentences = previous.sentence_vectors(reused)
+        at = 0
+        for row, vector, row_spans in zip(reused, old_vectors, old_spans):
+            old[row] = (vector, old_sentences[at : at + len(row_spans)], row_spans)
+            at += len(row_spans)
     dim = embedder.dim
     out = np.zeros((len(passages), dim), dtype=np.float32)
     parts: list[tuple[np.ndarray, np.ndarray]] = []
     counts = np.zeros(len(passages), dtype=np.int64)
     for row, key in enumerate(keys):
-        if key in fresh:
-            out[row], sentence_vectors, spans = fresh[key]
-        else:
-            old = cache[key]
-            out[row] = previous.vectors[old]
-            where = previous.sentences.of(old)
-            sentence_vectors, spans = previous.sentences.vectors[where], previous.sentences.spans[where]
-        parts.append((sentence_vectors, spans))
-        counts[row] = len(spans)
+        out[row], sentence_vectors, row_spans = fresh[key] if key in fresh else old[cache[key]]
+        parts.append((sentence_vectors, row_spans))
+        counts[row] = len(row_spans)
     rows = np.zeros(len(passages) + 1, dtype=np.int64)
     np.cumsum(counts, out=rows[1:])
     sentences = store.Sentences(

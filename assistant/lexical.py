@@ -63,16 +63,12 @@ def related(a: str, b: str) -> bool:
     return shared >= 5 or (shared >= 4 and min(len(a), len(b)) <= 5)
 
 
-class Lexicon:
-    """BM25 over passage texts. Saved with bm25s' own JSON + NumPy files (no pickle)."""
+class TermWeights:
+    """How rare each stemmed term is among the passages (BM25's IDF), for weighing term overlap."""
 
-    def __init__(self, retriever) -> None:
-        self._retriever = retriever
-        indptr = np.asarray(retriever.scores["indptr"])
-        df = np.diff(indptr)  # the score matrix is column-compressed by term: passages per term
-        n = max(int(retriever.scores.get("num_docs", 1)), 1)
-        self._idf = {term: float(np.log(1 + (n - df[i] + 0.5) / (df[i] + 0.5)))
-                     for term, i in retriever.vocab_dict.items() if i < len(df)}
+    def __init__(self, df: dict[str, int], n: int) -> None:
+        n = max(n, 1)
+        self._idf = {term: float(np.log(1 + (n - d + 0.5) / (d + 0.5))) for term, d in df.items()}
         self._unseen_idf = float(np.log(1 + (n + 0.5) / 0.5))
 
     def idf(self, term: str) -> float:
@@ -86,6 +82,17 @@ class Lexicon:
             return 0.0
         present = wanted.intersection(terms(text))
         return sum(self.idf(t) for t in present) / sum(self.idf(t) for t in wanted)
+
+
+class Lexicon(TermWeights):
+    """BM25 over passage texts. Saved with bm25s' own JSON + NumPy files (no pickle)."""
+
+    def __init__(self, retriever) -> None:
+        self._retriever = retriever
+        indptr = np.asarray(retriever.scores["indptr"])
+        df = np.diff(indptr)  # the score matrix is column-compressed by term: passages per term
+        n = max(int(retriever.scores.get("num_docs", 1)), 1)
+        super().__init__({term: int(df[i]) for term, i in retriever.vocab_dict.items() if i < len(df)}, n)
 
     @classmethod
     def build(cls, texts: list[str]) -> Lexicon:

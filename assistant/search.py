@@ -112,21 +112,9 @@ class VectorCache:
 
 
 def dense(snapshot: Snapshot, query_vector: np.ndarray, n: int) -> list[tuple[int, float]]:
-    """The n nearest passages by inner product: exact (flat) for small indexes, HNSW for large ones
-    (store.vector_index), whose beam is never narrower than n."""
-    n = min(n, len(snapshot.passages))
-    if n == 0:
-        return []
+    """The n nearest passages by inner product, best first (the store's own vector search)."""
     set_threads(current_threads())  # one search: one thread (QUERY_THREADS) unless inside a build
-    query = np.ascontiguousarray(query_vector.reshape(1, -1), dtype=np.float32)
-    index = snapshot.faiss_index
-    params = None
-    if hasattr(index, "hnsw") and index.hnsw.efSearch < n:
-        import faiss
-
-        params = faiss.SearchParametersHNSW(efSearch=n)
-    scores, rows = index.search(query, n, params=params)
-    return [(int(r), float(s)) for r, s in zip(rows[0], scores[0]) if r >= 0]
+    return snapshot.dense(query_vector, n)
 
 
 def fuse(rankings: list[list[int]], k: int = 60, weights: list[float] | None = None) -> list[tuple[int, float]]:
@@ -151,18 +139,16 @@ def _similarity(cache: VectorCache, texts: list[str], query_vector: np.ndarray) 
     return cache.encode(texts) @ query_vector if texts else np.zeros(0)
 
 
-def stored_sentences(snapshot: Snapshot, rows: list[int]) -> tuple[list[list[corpus.Span]], np.ndarray]:
-    """The candidates' sentences (document offsets) and their vectors as stored at build time."""
-    sentences = snapshot.sentences
-    spans: list[list[corpus.Span]] = []
-    where: list[np.ndarray] = []
-    for row in rows:
-        p = snapshot.passages[row]
-        part = sentences.of(row)
-        spans.append([corpus.Span(p.start + int(a), p.start + int(b)) for a, b in sentences.spans[part]])
-        where.append(np.arange(part.start, part.stop))
-    index = np.concatenate(where) if where else np.zeros(0, dtype=np.int64)
-    return spans, np.asarray(sentences.vectors[index], dtype=np.float32)
+def stored_sentences(snapshot: Snapshot, rows: list[int]) -> tuple[list[list[corpus.Span]], np.ndarray] | None:
+    """The candidates' sentences (document offsets) and their vectors as stored at build time, or None
+    when the snapshot stores none."""
+    stored = snapshot.sentence_vectors(rows)
+    if stored is None:
+        return None
+    row_spans, vectors = stored
+    spans = [[corpus.Span(p.start + int(a), p.start + int(b)) for a, b in part]
+             for p, part in zip((snapshot.passages[row] for row in rows), row_spans)]
+    return spans, np.asarray(vectors, dtype=np.float32)
 
 
 @dataclass(frozen=True)
@@ -181,8 +167,9 @@ def features(snapshot: Snapshot, cache: VectorCache, question: Question, query_v
              rows: list[int]) -> dict[int, Features]:
     """Features of the candidate rows. Embeds nothing when the snapshot stores sentence vectors."""
     passages = [snapshot.passages[row] for row in rows]
-    if snapshot.sentences is not None:
-        spans, vectors = stored_sentences(snapshot, rows)
+    stored = stored_sentences(snapshot, rows)
+    if stored is not None:
+        spans, vectors = stored
         texts = [p.text[s.start - p.start : s.end - p.start] for p, row_spans in zip(passages, spans) for s in row_spans]
         similarity = vectors @ query_vector if len(vectors) else np.zeros(0)
         if SHARE_SENTENCE_VECTORS:
@@ -195,7 +182,7 @@ def features(snapshot: Snapshot, cache: VectorCache, question: Question, query_v
     overlap = np.array([snapshot.lexicon.overlap(query_terms, t) for t in texts], dtype=np.float64)
     has_value = value_test(question)
     value = np.array([bool(has_value and has_value(t)) for t in texts], dtype=bool)
-    passage_scores = snapshot.vectors[rows] @ query_vector if rows else np.zeros(0)
+    passage_scores = snapshot.passage_vectors(rows) @ query_vector if rows else np.zeros(0)
     asked = set(query_terms)
     out: dict[int, Features] = {}
     at = 0

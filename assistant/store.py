@@ -13,6 +13,12 @@
         sentence_rows.npy    int64, passages + 1 entries: passage i's sentences are rows[i]:rows[i+1]
         bm25/                bm25s JSON + .npy files
 
+The storage seam: `open_store(settings)` gives the FAISS folder store (`FolderStore`, this module) or the
+Milvus store (`milvus.MilvusStore`), both with the same few methods (lock, read_manifest, load, save,
+update_manifest, remove_stale), and each loaded generation answers the same questions (dense, lexicon.top,
+lexicon.overlap, passage_vectors, sentence_vectors, passages, titles, documents). index.build, the engine
+and search never ask which one they have.
+
 A save writes a fresh generation folder, fsyncs it, then atomically replaces manifest.json.
 Old generations are deleted only after that, so a crash at any point leaves a loadable index.
 Nothing here unpickles: JSON, NumPy without pickle, and FAISS's own format.
@@ -34,14 +40,18 @@ import secrets
 import shutil
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import DamagedIndexError, IndexBusyError
 from .lexical import Lexicon
 from .types import Passage
+
+if TYPE_CHECKING:
+    from .config import Settings
 
 FORMAT_VERSION = 3  # 2: float16 vectors, flat or HNSW by size; 3: sentence vectors, titles
 SENTENCE_FILES = ("sentence_vectors.npy", "sentence_spans.npy", "sentence_rows.npy")
@@ -87,6 +97,35 @@ class Snapshot:
     def documents(self) -> dict[str, dict]:
         return self.manifest.get("documents", {})
 
+    def dense(self, query_vector: np.ndarray, n: int) -> list[tuple[int, float]]:
+        """The n nearest passages by inner product as (row, score), best first: exact (flat) for small
+        indexes, HNSW for large ones (vector_index), whose beam is never narrower than n."""
+        n = min(n, len(self.passages))
+        if n == 0:
+            return []
+        query = np.ascontiguousarray(query_vector.reshape(1, -1), dtype=np.float32)
+        index = self.faiss_index
+        params = None
+        if hasattr(index, "hnsw") and index.hnsw.efSearch < n:
+            import faiss
+
+            params = faiss.SearchParametersHNSW(efSearch=n)
+        scores, rows = index.search(query, n, params=params)
+        return [(int(r), float(s)) for r, s in zip(rows[0], scores[0]) if r >= 0]
+
+    def passage_vectors(self, rows: list[int]) -> np.ndarray:
+        """The stored vectors of these passages, float32, one row each."""
+        return self.vectors[rows] if len(rows) else np.zeros((0, self.vectors.shape[1]), np.float32)
+
+    def sentence_vectors(self, rows: list[int]) -> tuple[list[np.ndarray], np.ndarray] | None:
+        """For these passages: each one's sentence spans (int32 (start, end) relative to the passage) and
+        all their sentence vectors in that order (float16 as stored); None when none are stored."""
+        if self.sentences is None:
+            return None
+        parts = [self.sentences.of(row) for row in rows]
+        index = np.concatenate([np.arange(p.start, p.stop) for p in parts]) if parts else np.zeros(0, np.int64)
+        return [np.asarray(self.sentences.spans[p]) for p in parts], np.asarray(self.sentences.vectors[index])
+
 
 def read_manifest(index_dir: Path) -> dict | None:
     """The manifest, or None when there is no index yet. A damaged one raises DamagedIndexError."""
@@ -101,6 +140,12 @@ def read_manifest(index_dir: Path) -> dict | None:
         manifest = json.loads(raw)
     except ValueError:
         raise DamagedIndexError(f"{path} is damaged (not valid JSON); the index will be rebuilt.") from None
+    return check_manifest(manifest, path)
+
+
+def check_manifest(manifest: object, path: object) -> dict:
+    """The manifest if it is one of ours, of this format, with every field build() reads; else
+    DamagedIndexError naming `path` (where it came from)."""
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_VERSION:
         raise DamagedIndexError(
             f"{path} is from another version of this program or not ours; the index will be rebuilt."
@@ -306,6 +351,47 @@ def build_lock(index_dir: Path, timeout: float = 600.0) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+class FolderStore:
+    """The index folder behind the store interface (the functions above, bound to one folder)."""
+
+    def __init__(self, index_dir: Path, ann_threshold: int = 20000) -> None:
+        self.index_dir = Path(index_dir)
+        self.ann_threshold = ann_threshold
+
+    def lock(self, timeout: float = 600.0) -> contextlib.AbstractContextManager[None]:
+        return build_lock(self.index_dir, timeout)
+
+    def read_manifest(self) -> dict | None:
+        return read_manifest(self.index_dir)
+
+    def load(self, manifest: dict | None = None) -> Snapshot | None:
+        return load(self.index_dir, manifest)
+
+    def save(self, passages: list[Passage], vectors: np.ndarray, texts: list[str], manifest_fields: dict,
+             before_commit=None, sentences: Sentences | None = None, titles: list[str] | None = None) -> Snapshot:
+        """Write a generation of these passages (BM25 over `texts`, what was embedded) and switch to it."""
+        return save(self.index_dir, passages, vectors, Lexicon.build(texts), manifest_fields, before_commit,
+                    ann_threshold=self.ann_threshold, sentences=sentences, titles=titles)
+
+    def update_manifest(self, snapshot: Snapshot, fields: dict) -> Snapshot:
+        """The same generation with these manifest fields replaced (the seeds/ stat snapshot, skipped files)."""
+        manifest = {**snapshot.manifest, **fields}
+        write_manifest(self.index_dir, manifest)
+        return replace(snapshot, manifest=manifest)
+
+    def remove_stale(self, keep: str | None) -> list[str]:
+        return remove_stale(self.index_dir, keep)
+
+
+def open_store(settings: Settings) -> FolderStore:
+    """The store the settings name: the index folder (`faiss`) or a Milvus collection (`milvus`)."""
+    if settings.store == "milvus":
+        from .milvus import MilvusStore
+
+        return MilvusStore.from_settings(settings)
+    return FolderStore(settings.index, settings.ann_threshold)
 
 
 def _passage_record(p: Passage, title: str) -> dict:

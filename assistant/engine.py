@@ -173,7 +173,14 @@ class Assistant:
         k = s.k if k is None else k
         if k < 1:
             raise QuestionError("k must be at least 1.")
-        return retriever.search(self.snapshot(), self.vectors, question, k, s.candidates, s.rescore, s.rrf_k)
+        try:
+            return retriever.search(self.snapshot(), self.vectors, question, k, s.candidates, s.rescore, s.rrf_k)
+        except DamagedIndexError as exc:
+            # a Milvus generation dropped under us (by another process's build): load the current one, once
+            log.warning("%s", exc)
+            with self._load_lock:
+                self._snapshot = None
+            return retriever.search(self.snapshot(), self.vectors, question, k, s.candidates, s.rescore, s.rrf_k)
 
     def introductions(self) -> dict[str, set[tuple[str, str]]]:
         """How the documents introduce people ("German Chancellor Friedrich Merz"), for resolving

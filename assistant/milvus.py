@@ -65,6 +65,7 @@ INSERT_BATCH = 2000  # rows per insert request
 FETCH_BATCH = 4000  # primary keys per query
 PASSAGE_FIELDS = ["row", "pid", "doc", "start", "end", "text", "heading", "title", "sentences"]
 CONNECT_TIMEOUT = 10.0  # seconds to reach a server
+NOISY_LOGGERS = ("pymilvus", "milvus_lite", "grpc._server")
 
 
 def encode_terms(words: list[str]) -> str:
@@ -88,8 +89,9 @@ class MilvusLexicon(TermWeights):
         with _errors(self._collection):
             found = self._client.search(self._collection, data=[encode_terms(wanted)], anns_field="sparse", limit=n,
                                         search_params={"metric_type": "BM25"}, output_fields=["row"])
-        # Milvus Lite returns BM25 scores negated (best first all the same): the score is its size
-        return [(int(hit["row"]), abs(float(hit["distance"]))) for hit in found[0]]
+        # Milvus Lite returns BM25 scores negated (best first all the same), and with the (k1 + 1) factor
+        # of the textbook formula that bm25s leaves out: the same scores as the folder store's
+        return [(int(hit["row"]), abs(float(hit["distance"])) / (BM25_K1 + 1)) for hit in found[0]]
 
 
 @dataclass(frozen=True)
@@ -330,6 +332,12 @@ class MilvusStore:
     def _connect(self):
         from pymilvus import MilvusClient
 
+        if not log.isEnabledFor(logging.DEBUG):
+            # pymilvus and Milvus Lite log every failed call with a traceback (and Lite's in-process gRPC
+            # server each method it lacks): the errors raised here say what happened, once
+            for name in NOISY_LOGGERS:
+                logging.getLogger(name).setLevel(logging.CRITICAL)
+
         if self.lite:
             Path(self.uri).parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -350,7 +358,13 @@ class MilvusStore:
                     f"{self.uri} --port 19530` and set ASSISTANT_MILVUS_URI=http://127.0.0.1:19530.")
             return StoreUnavailableError(f"Milvus Lite could not open {self.uri} ({text}): check the path and "
                                          "that it is writable.")
-        if "auth" in text.lower() or "UNAUTHENTICATED" in text or "credential" in text.lower():
+        causes = []  # pymilvus keeps the server's answer (a gRPC status) as the cause of "Fail connecting"
+        cause: BaseException | None = exc
+        while cause is not None and len(causes) < 5:
+            causes.append(f"{cause} {getattr(cause, 'code', lambda: '')() if callable(getattr(cause, 'code', None)) else ''}")
+            cause = cause.__cause__
+        said = " ".join(causes)
+        if "UNAUTHENTICATED" in said or "auth" in said.lower() or "credential" in said.lower():
             return StoreUnavailableError(
                 f"The Milvus server at {self.uri} refused the credentials: set ASSISTANT_MILVUS_TOKEN to "
                 "'user:password' or an API key the server accepts.")

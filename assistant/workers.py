@@ -16,8 +16,11 @@ model or backend stops the build instead of writing a mixed index.
 from __future__ import annotations
 
 import logging
+import re
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -73,6 +76,7 @@ def connect(address: str) -> bool:
         raise ClusterError("Embedding on Ray needs ray: pip install -e '.[ray]'.") from None
     if ray.is_initialized():
         return False
+    reachable(address)
     try:
         if address == "local":
             ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
@@ -82,6 +86,33 @@ def connect(address: str) -> bool:
         raise ClusterError(f"Cannot join the Ray cluster at {address!r} ({str(exc).splitlines()[0][:200]}): start it "
                            "(`ray start --head`), or fix --ray / ASSISTANT_RAY.") from None
     return True
+
+
+def _root(exc: BaseException) -> BaseException:
+    """The exception a Ray error wraps (a task's or an actor's creation task's), as raised on the worker."""
+    seen = 0
+    while seen < 5 and isinstance(getattr(exc, "cause", None), BaseException) and exc.cause is not exc:
+        exc, seen = exc.cause, seen + 1
+    return exc
+
+
+def reachable(address: str, timeout: float = 5.0) -> None:
+    """A quick check that a host:port address answers: ray.init retries a dead address for minutes."""
+    if address in ("local", "auto"):
+        return
+    where = urlsplit(address if "://" in address else f"ray://{address}")
+    try:
+        port = where.port
+    except ValueError:
+        port = None
+    if not where.hostname or port is None:
+        raise ClusterError(f"{address!r} is not a Ray address: give host:port (the head's GCS, e.g. head:6379) "
+                           "or ray://host:10001 (Ray Client).")
+    try:
+        socket.create_connection((where.hostname, port), timeout=timeout).close()
+    except OSError as exc:
+        raise ClusterError(f"Cannot reach the Ray cluster at {address!r} ({exc.strerror or exc}): start it "
+                           "(`ray start --head`), or fix --ray / ASSISTANT_RAY.") from None
 
 
 def encode_passages(embedder: Embedder, jobs: list[Job], address: str, encode: Encode, threads: int = 2
@@ -102,13 +133,14 @@ def encode_passages(embedder: Embedder, jobs: list[Job], address: str, encode: E
         pool = ActorPool(actors)
         for encoded, pooled in pool.map(lambda actor, job: actor.encode.remote(*job), jobs):
             yield np.asarray(encoded, np.float32), np.asarray(pooled, np.float32)
-    except ray.exceptions.RayActorError as exc:
-        cause = exc.__cause__ or exc
-        raise ClusterError(f"A Ray worker failed while embedding ({str(cause).splitlines()[0][:300]}).") from None
-    except ray.exceptions.RayTaskError as exc:
-        cause = exc.cause if isinstance(getattr(exc, "cause", None), Exception) else exc
+    except (ray.exceptions.RayActorError, ray.exceptions.RayTaskError) as exc:
+        cause = _root(exc)
         if isinstance(cause, ModelError):
-            raise cause from None
+            raise ModelError(str(cause)) from None
+        # an actor that died in __init__ carries the worker's traceback only as text
+        said = re.search(r"ModelError: (.+)", str(exc))
+        if said:
+            raise ModelError(said.group(1).strip()) from None
         raise ClusterError(f"A Ray worker failed while embedding ({str(cause).splitlines()[0][:300]}).") from None
     finally:
         for actor in actors:

@@ -16,18 +16,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("pymilvus")
-pytest.importorskip("milvus_lite")
+from assistant import Assistant, Settings, evaluate, store
+from assistant import index as indexer
+from assistant.cli import main
+from assistant.embed import HashingEmbedder
+from assistant.errors import ConfigError, DamagedIndexError, IndexBusyError, StoreUnavailableError
+from assistant.milvus import MilvusStore
 
-from assistant import Assistant, Settings, evaluate, store  # noqa: E402
-from assistant import index as indexer  # noqa: E402
-from assistant.cli import main  # noqa: E402
-from assistant.embed import HashingEmbedder  # noqa: E402
-from assistant.errors import ConfigError, DamagedIndexError, IndexBusyError, StoreUnavailableError  # noqa: E402
-from assistant.milvus import MilvusStore  # noqa: E402
-
-from .conftest import REPO, RecordingEmbedder, write_docs  # noqa: E402
-from .test_index import DOCS, long_text  # noqa: E402
+from .conftest import REPO, RecordingEmbedder, write_docs
+from .test_index import DOCS, long_text
 
 SEED_SETS = ("seed", "heldout", "heldout2")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from .embed import BACKENDS
@@ -49,7 +49,7 @@ class Settings:
     # http://host:19530 a Milvus standalone or cluster
     store: str = "faiss"
     milvus_uri: str = ""
-    milvus_token: str = ""  # "user:password" or an API key, for a server with authentication on
+    milvus_token: str = field(default="", repr=False)  # "user:password" or an API key (never printed)
     milvus_collection: str = "assistant"  # the alias queries use; generations are <name>_g<time>_<rand>
     # embed the passages of a build on Ray: "" = here, "local" = a Ray started here, else a cluster address
     ray: str = ""

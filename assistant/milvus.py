@@ -37,6 +37,7 @@ import contextlib
 import itertools
 import json
 import logging
+import re
 import secrets
 import threading
 import time
@@ -303,9 +304,10 @@ class MilvusStore:
         removed = []
         with _errors(self.name):
             for name in client.list_collections():
-                if name.startswith(f"{self.name}_g") and not name.endswith("_s") and name != keep:
-                    self._drop(client, name)
-                    removed.append(name)
+                ours = re.fullmatch(rf"({re.escape(self.name)}_g\d{{8}}_\d{{6}}_[0-9a-f]{{6}})(_s)?", name)
+                if ours and ours.group(1) != keep and ours.group(1) not in removed:
+                    self._drop(client, ours.group(1))  # its passages and its sentences
+                    removed.append(ours.group(1))
             # meta rows of generations whose collections are gone (a build killed between the two)
             stale = {r["generation"] for r in client.query(self.meta, filter="revision >= 0", output_fields=["generation"])}
             for generation in stale - {keep}:

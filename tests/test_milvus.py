@@ -471,3 +471,14 @@ def test_store_settings_are_checked_and_read_from_the_environment(monkeypatch, t
     with pytest.raises(ConfigError, match="milvus_uri must be a path ending in .db"):
         Settings(store="milvus", milvus_uri="localhost:19530")
     assert MilvusStore.from_settings(Settings(store="milvus", index=tmp_path / "i")).uri == str(tmp_path / "i" / "milvus.db")
+
+
+def test_two_corpora_on_one_milvus_keep_to_their_own_collections(cfg, tmp_path):
+    other_seeds = write_docs(tmp_path / "other", {"notes.txt": long_text("beekeeping", 4)})
+    other = cfg.with_(seeds=other_seeds, index=tmp_path / "other-index", milvus_collection=f"{cfg.milvus_collection}_g2")
+    indexer.build(cfg, HashingEmbedder())
+    indexer.build(other, HashingEmbedder())
+    (cfg.seeds / "astronomy.txt").write_text(long_text("astronomy", 5), encoding="utf-8")
+    indexer.build(cfg, HashingEmbedder())  # drops its own old generation, not the other corpus's
+    assert set(store.open_store(other).load().documents) == {"notes.txt"}
+    assert "astronomy.txt" in store.open_store(cfg).load().documents

@@ -70,7 +70,7 @@ def phase_build(a: dict) -> dict:
     snapshot = assistant.snapshot()
     rows = list(range(len(snapshot.passages)))
     np.save(Path(a["root"]) / f"vectors-{a['name']}.npy", snapshot.passage_vectors(rows))
-    spans, sentences = snapshot.sentence_vectors(rows)
+    _, sentences = snapshot.sentence_vectors(rows)
     np.save(Path(a["root"]) / f"sentences-{a['name']}.npy", np.asarray(sentences, np.float32))
     out["sentences"] = len(sentences)
     if settings.ray:
@@ -134,13 +134,46 @@ def phase_query(a: dict) -> dict:
     return out
 
 
+def phase_agreement(a: dict) -> dict:
+    """Do the two stores find the same? BM25 top-30 (Milvus's IDF is per segment, bm25s's global), dense
+    top-30, and retrieve()'s top 5, question by question, on the two indexes of this rung."""
+    from assistant import Assistant
+    from assistant.embed import set_threads
+
+    set_threads(a["threads"])
+    embedder = _embedder("hashing" if a["hashing"] else "auto", a["threads"])
+    stores = {}
+    for name in ("faiss", "milvus"):
+        settings = _settings({**a, "store": name, "name": f"scale-{name}" + ("-hashing" if a["hashing"] else "")})
+        assistant = Assistant(settings=settings, embedder=embedder)
+        assistant._snapshot = settings_store(settings).load()
+        stores[name] = assistant
+    f, m = stores["faiss"], stores["milvus"]
+    bm25, dense, top5, same_top1 = [], [], [], 0
+    for q in a["questions"]:
+        fb = {r for r, _ in f.snapshot().lexicon.top(q, 30)}
+        mb = {r for r, _ in m.snapshot().lexicon.top(q, 30)}
+        bm25.append(len(fb & mb) / max(len(fb | mb), 1))
+        v = embedder.encode([q])[0]
+        fd = {r for r, _ in f.snapshot().dense(v, 30)}
+        md = {r for r, _ in m.snapshot().dense(v, 30)}
+        dense.append(len(fd & md) / max(len(fd | md), 1))
+        fh = [(h.doc, h.start, h.end) for h in f.retrieve(q)]
+        mh = [(h.doc, h.start, h.end) for h in m.retrieve(q)]
+        top5.append(fh == mh)
+        same_top1 += bool(fh and mh and fh[0] == mh[0])
+    n = len(a["questions"])
+    return {"questions": n, "bm25_top30_jaccard": statistics.mean(bm25), "dense_top30_jaccard": statistics.mean(dense),
+            "retrieve_top5_identical": sum(top5) / n, "retrieve_top1_identical": same_top1 / n}
+
+
 def settings_store(settings):
     from assistant import store
 
     return store.open_store(settings)
 
 
-PHASES = {"build": phase_build, "query": phase_query}
+PHASES = {"build": phase_build, "query": phase_query, "agreement": phase_agreement}
 
 
 def child(phase: str, args: dict, log) -> dict:
@@ -172,6 +205,8 @@ def run(args: argparse.Namespace, log) -> dict:
                                     "query": child("query", {**a, "questions": questions}, log)}
         if args.json:
             Path(args.json).write_text(json.dumps(results, indent=1))
+    if set(args.stores.split(",")) == {"faiss", "milvus"}:
+        results["agreement"] = child("agreement", {**base, "questions": questions}, log)
     if not args.no_ray:
         log("faiss with Ray embedding:")
         a = {**base, "store": "faiss", "name": "scale-faiss-ray" + ("-hashing" if args.hashing else ""), "ray": "local"}
@@ -218,6 +253,12 @@ def table(results: dict) -> str:
     row("peak memory, query process MB", lambda s: f"{s['query']['maxrss_mb']:.0f}")
     head = f"| ~{results['size']:,} passages | " + " | ".join(names) + " |"
     out = [head, "| --- |" + " --- |" * len(names), *rows]
+    g = results.get("agreement")
+    if g and "questions" in g:
+        out.append("")
+        out.append(f"Same finds, {g['questions']} questions: BM25 top-30 Jaccard {g['bm25_top30_jaccard']:.3f}, dense "
+                   f"top-30 {g['dense_top30_jaccard']:.3f}; retrieve() top 5 identical for "
+                   f"{100 * g['retrieve_top5_identical']:.0f}%, top 1 for {100 * g['retrieve_top1_identical']:.0f}%")
     r = results.get("ray")
     if r and "full_s" in r:
         local = stores.get("faiss", {}).get("build", {})

@@ -73,7 +73,8 @@ def phase_build(a: dict) -> dict:
     _, sentences = snapshot.sentence_vectors(rows)
     np.save(Path(a["root"]) / f"sentences-{a['name']}.npy", np.asarray(sentences, np.float32))
     out["sentences"] = len(sentences)
-    if settings.ray:
+    if settings.ray or a.get("no_edit"):
+        out["maxrss_mb"] = _maxrss_mb()
         return out  # the Ray comparison is about embedding; the rest of the build is the local one
     seeds = settings.seeds
     docs = sorted(seeds.rglob("*.txt"), key=lambda p: p.stat().st_size)
@@ -193,7 +194,7 @@ def run(args: argparse.Namespace, log) -> dict:
     root = Path(args.cache).expanduser() / "rungs" / str(args.size)
     if not (root / "seeds").is_dir():
         raise SystemExit(f"{root / 'seeds'} is missing: run `python -m bench.run --sizes {args.size}` first")
-    base = {"root": str(root), "threads": args.threads, "hashing": args.hashing}
+    base = {"root": str(root), "threads": args.threads, "hashing": args.hashing, "no_edit": args.no_edit}
     results: dict = {"machine": machine(), "command": " ".join(["python -m bench.scale", *sys.argv[1:]]),
                      "started": time.strftime("%Y-%m-%d %H:%M:%S"), "size": args.size, "stores": {}}
     counter = _embedder("hashing" if args.hashing else "torch", args.threads)
@@ -279,6 +280,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stores", default="faiss,milvus")
     p.add_argument("--hashing", action="store_true", help="hashing vectors: the stores' own costs, no model")
     p.add_argument("--no-ray", action="store_true")
+    p.add_argument("--no-edit", action="store_true",
+                   help="skip the edit-one-document rebuild (on Milvus it rewrites the whole generation, twice)")
     p.add_argument("--questions", type=int, default=50)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--cache", default=str(Path.home() / ".cache" / "assistant-bench"))

@@ -328,7 +328,9 @@ class MilvusStore:
             client = _clients.get(key)
             if client is None:
                 client = _clients[key] = self._connect()
+            if (key, self.name) not in _metas:  # one meta collection per corpus name on this Milvus
                 self._ensure_meta(client)
+                _metas.add((key, self.name))
         return client
 
     def _connect(self):
@@ -480,6 +482,7 @@ class MilvusStore:
 
 
 _clients: dict[tuple[str, str], object] = {}
+_metas: set[tuple[tuple[str, str], str]] = set()
 _clients_lock = threading.Lock()
 
 

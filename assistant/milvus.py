@@ -84,7 +84,7 @@ class MilvusLexicon(TermWeights):
 
     def top(self, query: str, n: int) -> list[tuple[int, float]]:
         """The n best passages for the query as (row, BM25 score), best first; only rows that match a term."""
-        wanted = [t for t in dict.fromkeys(terms(query)) if t in self._idf]
+        wanted = [t for t in terms(query) if t in self._idf]  # a repeated term counts twice, as in bm25s
         if not wanted or n < 1:
             return []
         with _errors(self._collection):

@@ -131,11 +131,11 @@ def find(kind: str, text: str, question: str, unit: str = "") -> str:
     def new(candidate: str) -> bool:  # not a name or number the question already gives ("Russians" for "Russia")
         return not all(any(related(w, q) for q in q_words) for w in words(candidate))
 
-    if kind == "quantity":
-        return _quantity(text, question, unit, new)
-    if kind == "quantity" and unit in UNIT_CLASSES:
+    if kind == "quantity" and unit in UNIT_CLASSES:  # "how heavy": a weight, not "3.5 litre"
         found = [m for m in UNIT_CLASSES[unit].finditer(text) if new(m.group())]
         return nearest(found, text, question).group().strip() if found else ""
+    if kind == "quantity":
+        return _quantity(text, question, unit, new)
     if kind == "duration" and unit == "size":  # "how long is the walk?": a length or a time
         found = [m for m in [*DURATION.finditer(text), *_LENGTH.finditer(text)] if new(m.group())]
         return nearest(found, text, question).group().strip() if found else ""

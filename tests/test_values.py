@@ -33,6 +33,11 @@ OBSERVATORY = "The Quillon Observatory was founded in 1881 by the astronomer Mar
     ("The exhibition is in Room 204 on the second floor.", "Where is the exhibition?", "Room 204"),
     ("Jean-Luc de la Fontaine-Marais was the architect.", "Who was the architect?", "Jean-Luc de la Fontaine-Marais"),
     ("It was published in 1768, seven years after his death.", "How many beds does the hut have?", ""),
+    # a unit class asked for: a number of another kind is no answer
+    ("The DH-20 comes with a 3.5 litre water tank.", "How heavy is the dehumidifier?", ""),
+    ("It weighs 13.2 kg without water.", "How heavy is the dehumidifier?", "13.2 kg"),
+    ("Bake for 12 minutes at 200°C.", "How hot should the oven be?", "200°C"),
+    ("Students can get the annual membership for £45.", "How much does a student pay a year?", "£45"),
 ])
 def test_values_of_many_forms(sentence, question, value):
     asked = questions.analyse(question)

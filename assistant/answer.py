@@ -367,7 +367,11 @@ def compose(question: Question, hits: list[Hit], previous_answer: str = "", cach
         after = _neighbour(by_start, c.hit.doc, c.sentence.end, 1)
         goes_on = (c is best and after is not None and _REFERRING_START.match(after.text) is not None
                    and after.score >= m.abstain_below)
-        for extra, wanted in ((before, _continues_quote(c.text)), (after, goes_on)):
+        # "why ...?" answered by a sentence that only restates the fact: the reason usually follows it
+        # in the same paragraph or list item ("X is no longer supported. The minimum is now Y, because ...")
+        explains = (question.kind == "why" and c is best and after is not None and not _CAUSE.search(c.text)
+                    and _same_paragraph(c, after) and not is_heading(after.text, False))
+        for extra, wanted in ((before, _continues_quote(c.text)), (after, goes_on or explains)):
             if extra and wanted and len(chosen) < MAX_STEPS and not any(_overlaps(extra, o) for o in chosen):
                 chosen.append(replace(extra, value=""))
     chosen.sort(key=lambda c: (c.hit.doc, c.sentence.start))
@@ -379,6 +383,18 @@ def compose(question: Question, hits: list[Hit], previous_answer: str = "", cach
     for n, c in enumerate(chosen, start=1):
         parts.append(f"{c.text} [{n}]")
     return Answer(" ".join(parts), citations, True, query, "extractive")
+
+
+def _same_paragraph(c: Candidate, after: Candidate) -> bool:
+    """The next sentence continues c's paragraph or list item: no blank line or new item between them."""
+    if c.hit.doc != after.hit.doc:
+        return False
+    for h in (c.hit, after.hit):
+        for start, text in ((h.start, h.text), (h.context_start, h.context_text)):
+            if text and start <= c.sentence.end and after.sentence.start <= start + len(text):
+                gap = text[c.sentence.end - start : after.sentence.start - start]
+                return "\n\n" not in gap and not ("\n" in gap and _LIST_ITEM.match(after.text))
+    return False
 
 
 def _steps(best: Candidate, by_start: dict[tuple[str, int], Candidate]) -> list[Candidate]:

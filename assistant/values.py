@@ -199,7 +199,8 @@ def _place(kind: str, text: str, question: str, new) -> str:
     if kind == "entity":
         return nearest(places, text, question).group().strip() if places else ""
     found = places + [m for m in _VENUE.finditer(text) if new(m.group())] + \
-        [m for m in _ROOM.finditer(text) if new(m.group())] + [m for m in PATH.finditer(text) if new(m.group())]
+        [m for m in _ROOM.finditer(text) if new(m.group())] + \
+        [m for m in PATH.finditer(text) if m.group().strip("`") not in question]  # "`~/.cache/quarry/`" for Quarry's cache
     return nearest(found, text, question).group().strip() if found else ""
 
 

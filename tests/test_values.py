@@ -31,6 +31,8 @@ OBSERVATORY = "The Quillon Observatory was founded in 1881 by the astronomer Mar
      "/var/lib/logwren/offsets.db"),
     ("The museum is at 12 Cooper's Wharf, Saltash Haven.", "Where is the museum?", "12 Cooper's Wharf"),
     ("The exhibition is in Room 204 on the second floor.", "Where is the exhibition?", "Room 204"),
+    ("- The query cache now lives in `~/.cache/quarry/`.", "Where does Quarry keep its query cache?",
+     "`~/.cache/quarry/`"),  # a path is an answer even when its words are the question's
     ("Jean-Luc de la Fontaine-Marais was the architect.", "Who was the architect?", "Jean-Luc de la Fontaine-Marais"),
     ("It was published in 1768, seven years after his death.", "How many beds does the hut have?", ""),
     # a unit class asked for: a number of another kind is no answer

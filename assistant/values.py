@@ -219,6 +219,8 @@ def is_name(m: re.Match[str], text: str, kind: str) -> bool:
     parts = m.group().split()
     if NOT_NAMES.match(parts[0]) and len(parts) == 1:
         return False
+    if text[m.start() - 1 : m.start()] == "`":
+        return False  # code ("`Table`"), not a name
     if len(parts) == 1 and (parts[0].isupper() or "." in parts[0]) and kind not in ("who", "entity"):
         return False  # "EU", "U.S." answer "who" (an actor) but are no person's or place's name
     if kind == "name" and (len(parts) < 2 or any(p.isupper() or "." in p or p[0].isdigit() for p in parts)

@@ -35,6 +35,7 @@ OBSERVATORY = "The Quillon Observatory was founded in 1881 by the astronomer Mar
      "`~/.cache/quarry/`"),  # a path is an answer even when its words are the question's
     ("Jean-Luc de la Fontaine-Marais was the architect.", "Who was the architect?", "Jean-Luc de la Fontaine-Marais"),
     ("It was published in 1768, seven years after his death.", "How many beds does the hut have?", ""),
+    ("- A leak when the same `Table` was read from two threads.", "Who reported the leak?", ""),  # code, no name
     # a unit class asked for: a number of another kind is no answer
     ("The DH-20 comes with a 3.5 litre water tank.", "How heavy is the dehumidifier?", ""),
     ("It weighs 13.2 kg without water.", "How heavy is the dehumidifier?", "13.2 kg"),

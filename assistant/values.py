@@ -175,10 +175,9 @@ def _quantity(text: str, question: str, unit: str, new) -> str:
     elif unit in MONEY_WORDS:
         found = [m for m in found if CURRENCY.search(m.group()) or CURRENCY.search(text[m.end() : m.end() + 12])
                  or CURRENCY.search(text[max(0, m.start() - 2) : m.start()])]
-    elif unit:
+    elif unit:  # "how many beds": a number of beds; not a measure ("14 minutes", "7 m"), nor a bare guess
         unit_terms = set(terms(unit))
-        found = [m for m in found if unit_terms & set(terms(" ".join(text[m.start() :].split()[:4])))] or \
-                [m for m in found if re.search(r"\d", m.group()) and re.search(r"[a-z%°]", m.group()[1:], re.IGNORECASE)]
+        found = [m for m in found if unit_terms & set(terms(" ".join(text[m.start() :].split()[:4])))]
     return nearest(found, text, question).group().strip() if found else ""
 
 

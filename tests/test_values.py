@@ -36,6 +36,10 @@ OBSERVATORY = "The Quillon Observatory was founded in 1881 by the astronomer Mar
     ("Jean-Luc de la Fontaine-Marais was the architect.", "Who was the architect?", "Jean-Luc de la Fontaine-Marais"),
     ("It was published in 1768, seven years after his death.", "How many beds does the hut have?", ""),
     ("- A leak when the same `Table` was read from two threads.", "Who reported the leak?", ""),  # code, no name
+    # "how many X" counts X: a measure is no count of it
+    ("Bake for 12 to 14 minutes.", "How many calories are in one bun?", ""),
+    ("The depth at the quay was 7 m in 1790.", "How many ships called at the port?", ""),
+    ("The refuge has 36 beds in four dormitories.", "How many beds does it have?", "36 beds"),
     # a unit class asked for: a number of another kind is no answer
     ("The DH-20 comes with a 3.5 litre water tank.", "How heavy is the dehumidifier?", ""),
     ("It weighs 13.2 kg without water.", "How heavy is the dehumidifier?", "13.2 kg"),

@@ -1,0 +1,287 @@
+"""Models of the user's choice, all verified, all offline, against real servers and real tiny models.
+
+- The generator over HTTP (assistant/generate.py EndpointGenerator, through the openai client):
+  against a scripted OpenAI-compatible server (http.server in a thread) whose answers are known, so
+  that verification keeping the supported sentences and dropping the rest is checked exactly, with a
+  server that is down, hangs, refuses the key, or is cancelled mid-answer; and against a real
+  `transformers serve` serving tiny causal LMs the tests build and save themselves.
+- The web app as an API: /ask and /search through gradio_client against app.py (a follow-up with
+  history, the password), and a non-loopback address without a password refused.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from assistant import Assistant, Settings
+from assistant.embed import HashingEmbedder
+from assistant.errors import ConfigError
+from assistant.types import Answer
+
+from .appserver import app_server, free_port
+from .conftest import DOCS
+
+KEY = "sk-test-7f3a9c"  # what the scripted server accepts
+BAKERY = "The bakery on Rue Lépine opens at six o’clock every morning except Sunday."
+
+
+# ---------------------------------------------------------------------------------------------------
+# A scripted OpenAI-compatible server
+
+
+class Scripted(ThreadingHTTPServer):
+    """POST /v1/chat/completions: checks the bearer key, records the request, then does what `reply`
+    (request body -> list of text pieces) and `mode` say: "answer" streams the pieces as server-sent
+    events; "hang" sends nothing; "hang-after-first" sends one piece, then nothing."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.requests: list[dict] = []
+        self.reply = lambda body: ["The documents don't say."]
+        self.mode = "answer"
+        self.delay = 0.0  # between pieces
+        self.release = threading.Event()  # ends a hang
+        self.sent: list[int] = []  # pieces written per request, until the client went away
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/v1"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: Scripted
+
+    def log_message(self, *args) -> None:  # quiet
+        pass
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        srv = self.server
+        srv.requests.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body})
+        if self.headers.get("Authorization") != f"Bearer {KEY}":
+            given = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
+            # like some real servers, the error echoes the key it was given: it must not reach the user
+            return self._json(401, {"error": {"message": f"Incorrect API key provided: {given}",
+                                              "type": "invalid_request_error"}})
+        if self.path != "/v1/chat/completions":
+            return self._json(404, {"error": {"message": "not found"}})
+        if srv.mode == "hang":
+            srv.release.wait(60)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        sent = 0
+        try:
+            for piece in srv.reply(body):
+                chunk = {"id": "1", "object": "chat.completion.chunk", "created": 0, "model": body["model"],
+                         "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
+                self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                self.wfile.flush()
+                sent += 1
+                if srv.mode == "hang-after-first":
+                    srv.release.wait(60)
+                    return
+                time.sleep(srv.delay)
+            self.wfile.write(b"data: [DONE]\n\n")
+        except OSError:  # the client closed the connection
+            pass
+        finally:
+            srv.sent.append(sent)
+
+    def _json(self, status: int, payload: dict) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+@pytest.fixture
+def scripted():
+    srv = Scripted()
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield srv
+    srv.release.set()
+    srv.shutdown()
+    srv.server_close()
+
+
+def _endpoint_assistant(tmp_seeds, tmp_index, url: str, **settings) -> Assistant:
+    values = {"generator_model": "scripted", "generator_key": KEY, "generator_timeout": 2.0, **settings}
+    return Assistant(seeds=tmp_seeds, index=tmp_index, embedder=HashingEmbedder(), generator=url, **values)
+
+
+def _user_message(body: dict) -> str:
+    return next(m["content"] for m in body["messages"] if m["role"] == "user")
+
+
+def _passage_number(body: dict, words: str) -> int:
+    """The [n] under which the prompt numbered the passage holding `words`."""
+    for line in _user_message(body).splitlines():
+        m = re.match(r"\[(\d+)\] (.*)", line)
+        if m and words in m.group(2):
+            return int(m.group(1))
+    raise AssertionError(f"no passage with {words!r} in the prompt")
+
+
+def _check_offsets(answer: Answer, seeds: Path) -> None:
+    for c in answer.citations:
+        assert (seeds / c.doc).read_bytes().decode("utf-8")[c.start : c.end] == c.text
+
+
+# ---------------------------------------------------------------------------------------------------
+# Verification, exactly, on a known answer
+
+
+def test_supported_sentences_are_kept_and_the_rest_dropped(tmp_seeds, tmp_index, scripted):
+    def reply(body):
+        n = _passage_number(body, "six o’clock")
+        prices = _passage_number(body, "croissant costs")
+        return [f"{BAKERY[:30]}", f"{BAKERY[30:]} [{n}] ",  # supported, split across two chunks
+                "The bakery sells spaceships to the Moon. ", f"[{n}] ",  # cites a real passage that doesn't say it
+                f"A croissant costs €1.40 and a baguette costs €1.10. [{prices}] ",  # supported
+                "Bread is free on Sundays. [9]",  # a marker that points at nothing
+                " Everyone loves it."]  # no marker at all
+    scripted.reply = reply
+    a = _endpoint_assistant(tmp_seeds, tmp_index, scripted.url)
+    parts = list(a.ask_stream("When does the bakery open and what does a croissant cost?"))
+    final = parts[-1]
+    assert isinstance(final, Answer)
+    streamed = "".join(p for p in parts[:-1] if isinstance(p, str))
+    assert streamed == "".join(reply(scripted.requests[0]["body"])), "the endpoint's text streams as it comes"
+    assert final.answered and final.answerer == f"generative: scripted at {scripted.url}"
+    assert final.text == f"{BAKERY} [1] A croissant costs €1.40 and a baguette costs €1.10. [2]"
+    assert [c.doc for c in final.citations] == ["bakery.md", "bakery.md"]
+    assert BAKERY in final.citations[0].text and "croissant costs €1.40" in final.citations[1].text
+    assert final.note == "3 statements the model wrote were left out: not supported by the passage cited"
+    _check_offsets(final, tmp_seeds)
+    # what was sent: the model name, streaming, the key, a bounded context of numbered passages
+    request = scripted.requests[0]
+    assert request["auth"] == f"Bearer {KEY}" and request["body"]["model"] == "scripted"
+    assert request["body"]["stream"] is True and request["body"]["max_tokens"] == 400
+    user = _user_message(request["body"])
+    assert user.startswith("Passages:\n[1] ") and user.endswith(
+        "Question: When does the bakery open and what does a croissant cost?")
+
+
+def test_a_follow_up_sends_the_question_it_stands_for(tmp_seeds, tmp_index, scripted):
+    scripted.reply = lambda body: [f"{BAKERY} [{_passage_number(body, 'six o’clock')}]"]
+    a = _endpoint_assistant(tmp_seeds, tmp_index, scripted.url)
+    first = a.ask("When does the bakery open?")
+    history = [{"role": "user", "content": "When does the bakery open?"},
+               {"role": "assistant", "content": first.text, "query": first.query}]
+    final = a.ask("And on Sundays?", history)
+    assert final.query != "And on Sundays?" and "bakery" in final.query
+    user = _user_message(scripted.requests[-1]["body"])
+    assert user.endswith(f"Question: And on Sundays?\n(This follow-up question is about: {final.query})")
+    assert final.answerer.startswith("generative") and final.text == f"{BAKERY} [1]"
+
+
+def test_the_context_is_bounded(tmp_seeds, tmp_index, scripted):
+    a = _endpoint_assistant(tmp_seeds, tmp_index, scripted.url, generator_context_chars=200)
+    a.ask("When does the bakery open?")
+    passages = re.findall(r"^\[\d+\] .*$", _user_message(scripted.requests[0]["body"]), re.MULTILINE)
+    assert 1 <= len(passages) < len(a.retrieve("When does the bakery open?", k=6))
+    assert sum(len(p) for p in passages[1:]) <= 200
+
+
+def test_markers_that_point_at_nothing_give_the_extractive_answer(tmp_seeds, tmp_index, scripted):
+    scripted.reply = lambda body: [f"{BAKERY} [12] ", "It is a bakery. [0]"]
+    a = _endpoint_assistant(tmp_seeds, tmp_index, scripted.url)
+    final = a.ask("When does the bakery open?")
+    assert final.answered and final.answerer == "extractive" and "six o’clock" in final.text
+    assert final.note.startswith(f"nothing the model at {scripted.url} wrote was supported by the passages it "
+                                 "cited; the answer below is quoted from the documents instead")
+    assert all(1 <= int(n) <= len(final.citations) for n in re.findall(r"\[(\d+)\]", final.text))
+    _check_offsets(final, tmp_seeds)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Failures: each one gives the extractive answer, with the reason in a user's words
+
+
+def test_a_server_that_is_down(tmp_seeds, tmp_index):
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    final = _endpoint_assistant(tmp_seeds, tmp_index, url).ask("When does the bakery open?")
+    assert final.answered and final.answerer == "extractive" and "six o’clock" in final.text
+    assert re.match(rf"the model at {re.escape(url)} could not be reached \(.*connect.*\): is the server "
+                    "running\\?; the answer below is quoted from the documents instead", final.note), final.note
+
+
+@pytest.mark.parametrize("mode", ["hang", "hang-after-first"])
+def test_a_server_that_hangs_times_out(tmp_seeds, tmp_index, scripted, mode):
+    scripted.mode = mode
+    scripted.reply = lambda body: ["The bakery", " opens early. [1]"]
+    a = _endpoint_assistant(tmp_seeds, tmp_index, scripted.url, generator_timeout=1.0)
+    parts = list(a.ask_stream("When does the bakery open?"))
+    final = parts[-1]
+    assert final.answered and final.answerer == "extractive" and "six o’clock" in final.text
+    assert final.note.startswith(f"the model at {scripted.url} did not answer in 1 s; the answer below is quoted")
+    assert [p for p in parts[:-1]] == (["The bakery"] if mode == "hang-after-first" else [])
+
+
+def test_a_bad_key_is_reported_and_never_shown(tmp_seeds, tmp_index, scripted, caplog, monkeypatch):
+    secret = "sk-wrong-4242"
+    monkeypatch.setenv("ASSISTANT_GENERATOR", scripted.url)
+    monkeypatch.setenv("ASSISTANT_GENERATOR_MODEL", "scripted")
+    monkeypatch.setenv("ASSISTANT_GENERATOR_KEY", secret)
+    caplog.set_level(logging.DEBUG)
+    a = Assistant(seeds=tmp_seeds, index=tmp_index, embedder=HashingEmbedder())
+    final = a.ask("When does the bakery open?")
+    assert scripted.requests[0]["auth"] == f"Bearer {secret}", "the key from ASSISTANT_GENERATOR_KEY is sent"
+    assert final.answered and final.answerer == "extractive"
+    assert final.note.startswith(f"the model at {scripted.url} refused the key (HTTP 401) (Incorrect API key "
+                                 "provided: ***): check ASSISTANT_GENERATOR_KEY; the answer below is quoted")
+    from assistant.web import render_answer
+
+    shown = [final.note, final.text, repr(a.settings), repr(a._generator), caplog.text, render_answer(final)]
+    assert not any(secret in text for text in shown)
+
+
+def test_a_new_question_cancels_the_answer_being_written(tmp_seeds, tmp_index, scripted):
+    scripted.reply = lambda body: [f"word{i} " for i in range(200)]
+    scripted.delay = 0.05
+    a = _endpoint_assistant(tmp_seeds, tmp_index, scripted.url)
+    cancel = threading.Event()
+    parts = []
+    for part in a.ask_stream("When does the bakery open?", cancel=cancel):
+        parts.append(part)
+        if len(parts) == 3:
+            cancel.set()  # what the web app does when the same browser session asks again
+    final = parts[-1]
+    assert len(parts) == 4 and final.answerer == "extractive" and final.answered
+    assert final.note.startswith("the question was replaced by a new one before the model finished")
+    deadline = time.monotonic() + 10  # a guard, not a timing assertion: the server notices the closed socket
+    while not scripted.sent and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert scripted.sent and scripted.sent[0] < 200, "the connection is closed, the server stops writing"
+
+
+def test_generator_settings(monkeypatch):
+    with pytest.raises(ConfigError, match="ASSISTANT_GENERATOR_MODEL"):
+        Settings(generator="http://localhost:11434/v1")
+    with pytest.raises(ConfigError, match="not a URL"):
+        Settings(generator="http://", generator_model="x")
+    monkeypatch.setenv("ASSISTANT_GENERATOR", "http://localhost:11434/v1")
+    monkeypatch.setenv("ASSISTANT_GENERATOR_MODEL", "llama3.2")
+    monkeypatch.setenv("ASSISTANT_GENERATOR_KEY", "sk-hidden")
+    monkeypatch.setenv("ASSISTANT_GENERATOR_TIMEOUT", "12.5")
+    s = Settings.from_env()
+    assert (s.generator, s.generator_model, s.generator_key, s.generator_timeout) == (
+        "http://localhost:11434/v1", "llama3.2", "sk-hidden", 12.5)
+    assert "sk-hidden" not in repr(s)

@@ -733,24 +733,26 @@ def build_app(assistant: Assistant | None = None) -> gr.Blocks:
                 upload_result = gr.HTML("", elem_id="upload-result")
                 rebuild = gr.Button("Rebuild index", elem_id="rebuild")
 
-        # The UI's own events are private: not in the API page, not callable by gradio_client. Programs
-        # use the two named endpoints below (README: "The web app as an API").
-        ui = {"api_visibility": "private"}
+        # The UI's own events are undocumented: out of the API page and of gradio_client's view_api, so
+        # the public API is the two named endpoints below (README: "The web app as an API"). They stay
+        # callable (by the page itself, and by tests/test_load.py driving the chat as a browser would),
+        # behind the same password as everything else.
+        ui = {"api_visibility": "undocumented"}
 
-        def on_question(question: str, conv: dict, request: gr.Request) -> tuple:
+        def add_question(question: str, conv: dict, request: gr.Request) -> tuple:
             return app.add_question(question, conv, request.session_hash or "")
 
-        def on_respond(question: str, conv: dict, request: gr.Request) -> Iterator[tuple]:
+        def respond(question: str, conv: dict, request: gr.Request) -> Iterator[tuple]:
             yield from app.respond(question, conv, request.session_hash or "")
 
-        for fn in (on_question, on_respond):  # resolvable here (gradio is imported lazily in this module)
+        for fn in (add_question, respond):  # resolvable here (gradio is imported lazily in this module)
             fn.__annotations__["request"] = gr.Request
 
         chat_out = [chatbot, conv, saved]
         triggers = [(box.submit, box), (ask.click, box)] + [(b.click, b) for b in examples]
         for event, source in triggers:
-            event(on_question, [source, conv], [box, pending, conv, chatbot], queue=False, **ui).then(
-                on_respond, [pending, conv], chat_out, concurrency_limit=CHAT_CONCURRENCY,
+            event(add_question, [source, conv], [box, pending, conv, chatbot], queue=False, **ui).then(
+                respond, [pending, conv], chat_out, concurrency_limit=CHAT_CONCURRENCY,
                 concurrency_id="chat", show_progress="hidden", **ui,
             )
 

@@ -285,3 +285,226 @@ def test_generator_settings(monkeypatch):
     assert (s.generator, s.generator_model, s.generator_key, s.generator_timeout) == (
         "http://localhost:11434/v1", "llama3.2", "sk-hidden", 12.5)
     assert "sk-hidden" not in repr(s)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The web app as an API (app.py in a subprocess, the real packaged model, a scripted generator)
+
+
+def _first_sentence_of_passage_1(body: dict) -> list[str]:
+    """A supported answer whatever the documents: passage [1]'s first sentence, copied, cited."""
+    first = next(line for line in _user_message(body).splitlines() if line.startswith("[1] "))[4:]
+    sentence = re.split(r"(?<=[.!?”])\s+", first)[0]
+    return [sentence, " [1]"]
+
+
+@pytest.mark.slow
+def test_the_api_answers_follow_ups_and_searches_behind_the_password(tmp_path, scripted):
+    from gradio_client import Client
+
+    scripted.reply = _first_sentence_of_passage_1
+    env = {"ASSISTANT_GENERATOR": scripted.url, "ASSISTANT_GENERATOR_MODEL": "scripted",
+           "ASSISTANT_GENERATOR_KEY": KEY, "ASSISTANT_GENERATOR_TIMEOUT": "3", "ASSISTANT_PASSWORD": "correct horse"}
+    with app_server(tmp_path, env=env) as server:
+        seeds = server["seeds"]
+        with pytest.raises(Exception, match="login|credentials"):
+            Client(server["url"] + "/", verbose=False)
+        client = Client(server["url"] + "/", auth=("anyone", "correct horse"), verbose=False)
+        assert set(client.view_api(print_info=False, return_format="dict")["named_endpoints"]) == {"/ask", "/search"}
+
+        first = client.predict("How did Zelenskyy describe the proposals?", [], api_name="/ask")
+        assert first["answered"] and first["answerer"] == f"generative: scripted at {scripted.url}"
+        assert first["text"] == "".join(_first_sentence_of_passage_1(scripted.requests[-1]["body"]))
+        assert first["query"] == "How did Zelenskyy describe the proposals?" and len(first["citations"]) == 1
+        for c in first["citations"]:
+            assert (seeds / c["doc"]).read_text(encoding="utf-8")[c["start"] : c["end"]] == c["text"]
+        json.dumps(first)  # JSON-able as it is
+
+        history = [{"role": "user", "content": "How did Zelenskyy describe the proposals?"},
+                   {"role": "assistant", "content": first["text"], "query": first["query"]}]
+        scripted.mode = "hang"  # the follow-up's generator times out: the extractive answer, and why
+        follow = client.predict("What about Trump?", history, api_name="/ask")
+        assert follow["query"] == "How did Trump describe the proposals?"
+        assert follow["answerer"] == "extractive" and follow["answered"]
+        assert follow["note"].startswith(f"the model at {scripted.url} did not answer in 3 s")
+        assert "Trump" in " ".join(c["text"] for c in follow["citations"])
+        assert _user_message(scripted.requests[-1]["body"]).endswith(
+            "Question: What about Trump?\n(This follow-up question is about: How did Trump describe the proposals?)")
+        scripted.release.set()
+
+        hits = client.predict("Who hosted the talks?", 3, api_name="/search")
+        assert len(hits) == 3 and any("hosted the talks" in h["text"] for h in hits)
+        for h in hits:
+            assert (seeds / h["doc"]).read_text(encoding="utf-8")[h["start"] : h["end"]] == h["text"]
+
+
+def test_another_address_without_a_password_is_refused(tmp_path):
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("ASSISTANT_")}
+    env.update(ASSISTANT_SEEDS=str(tmp_path / "seeds"), ASSISTANT_INDEX=str(tmp_path / "index"))
+    app = Path(__file__).resolve().parent.parent / "app.py"
+    done = subprocess.run([sys.executable, str(app), "--host", "0.0.0.0", "--port", str(free_port())],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 2
+    assert "error: Refusing to serve on 0.0.0.0 without a password" in done.stderr and "--no-auth" in done.stderr
+
+
+# ---------------------------------------------------------------------------------------------------
+# A real OpenAI-compatible server: `transformers serve`, serving tiny causal LMs built here
+
+PARROT_ANSWER = f"{BAKERY} [7]"  # a supported sentence whose marker points at nothing
+TEMPLATE = ("{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
+            "{% if add_generation_prompt %}assistant:{% endif %}")
+
+
+def _tokenizer(folder: Path, extra: list[str]):
+    """A word-level tokenizer trained on the test documents (and `extra`), with a chat template."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.WordLevel(unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    corpus = [t.decode() if isinstance(t, bytes) else t for t in DOCS.values()] + extra
+    tok.train_from_iterator(corpus, trainers.WordLevelTrainer(special_tokens=["[UNK]", "[PAD]", "<eos>"]))
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", eos_token="<eos>")
+    fast.chat_template = TEMPLATE
+    fast.save_pretrained(folder)
+    return fast
+
+
+def build_random_lm(folder: Path) -> Path:
+    """A randomly initialised GPT-2 of one small layer: it writes fluent nonsense."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    fast = _tokenizer(folder, ["system: user: assistant:"])
+    torch.manual_seed(0)
+    config = GPT2Config(vocab_size=len(fast), n_positions=4096, n_embd=32, n_layer=1, n_head=2,
+                        bos_token_id=fast.eos_token_id, eos_token_id=fast.eos_token_id,
+                        pad_token_id=fast.pad_token_id)
+    GPT2LMHeadModel(config).save_pretrained(folder)
+    return folder
+
+
+def build_parrot_lm(folder: Path, answer: str) -> Path:
+    """A GPT-2 whose greedy continuation of any chat prompt is `answer` (its words must not repeat):
+    one-hot embeddings, the block's outputs zeroed, and an output layer that maps each word of the
+    answer to the next one ("assistant:" -> the first word, the last word -> end of text)."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    words = answer.split()
+    assert len(set(words)) == len(words)
+    fast = _tokenizer(folder, ["system: user: assistant:", answer])
+    size = len(fast)
+    config = GPT2Config(vocab_size=size, n_positions=4096, n_embd=size, n_layer=1, n_head=1,
+                        bos_token_id=fast.eos_token_id, eos_token_id=fast.eos_token_id,
+                        pad_token_id=fast.pad_token_id, tie_word_embeddings=False)
+    model = GPT2LMHeadModel(config)
+    ids = [fast.convert_tokens_to_ids(w) for w in ["assistant:", *words]] + [fast.eos_token_id]
+    with torch.no_grad():
+        model.transformer.wte.weight.copy_(torch.eye(size))
+        model.transformer.wpe.weight.zero_()
+        for block in model.transformer.h:
+            for layer in (block.attn.c_proj, block.mlp.c_proj):
+                layer.weight.zero_()
+                layer.bias.zero_()
+        model.lm_head.weight.zero_()
+        for current, following in zip(ids, ids[1:]):
+            model.lm_head.weight[following, current] = 10.0
+    model.save_pretrained(folder)
+    return folder
+
+
+class Served:
+    """`transformers serve` on a free loopback port, models loaded on demand by folder path."""
+
+    def __init__(self, root: Path) -> None:
+        import urllib.request
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/v1"
+        self.log = root / "serve.log"
+        serve = Path(sys.executable).with_name("transformers")
+        with open(self.log, "w") as log:
+            self.proc = subprocess.Popen([str(serve), "serve", "--host", "127.0.0.1", "--port", str(self.port),
+                                          "--device", "cpu", "--log-level", "info"], stdout=log,
+                                         stderr=subprocess.STDOUT, env={**__import__("os").environ,
+                                                                        "HF_HUB_OFFLINE": "1"})
+        deadline = time.monotonic() + 180  # a guard against a hang, not a timing assertion
+        while True:
+            if self.proc.poll() is not None:
+                pytest.fail(f"transformers serve exited with {self.proc.returncode}:\n{self.log.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail("transformers serve did not start in time")
+                time.sleep(0.3)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    root = tmp_path_factory.mktemp("served")
+    random_lm = build_random_lm(root / "random-lm")
+    parrot_lm = build_parrot_lm(root / "parrot-lm", PARROT_ANSWER)
+    supported_lm = build_parrot_lm(root / "supported-lm", f"{BAKERY} [1]")
+    server = Served(root)
+    yield {"server": server, "random": str(random_lm), "parrot": str(parrot_lm), "supported": str(supported_lm)}
+    server.stop()
+
+
+def _served_assistant(tmp_seeds, tmp_index, served, model: str, **settings) -> Assistant:
+    values = {"generator_model": served[model], "generator_timeout": 60.0, "generator_max_tokens": 24, **settings}
+    return Assistant(seeds=tmp_seeds, index=tmp_index, embedder=HashingEmbedder(), generator=served["server"].url,
+                     **values)
+
+
+@pytest.mark.slow
+def test_transformers_serve_streams_nonsense_that_verification_rejects(tmp_seeds, tmp_index, served):
+    a = _served_assistant(tmp_seeds, tmp_index, served, "random")
+    parts = list(a.ask_stream("When does the bakery open?"))
+    final = parts[-1]
+    streamed = [p for p in parts[:-1] if isinstance(p, str)]
+    assert len(streamed) > 1, "the tokens arrive one by one (server-sent events)"
+    assert final.answered and final.answerer == "extractive" and "six o’clock" in final.text
+    assert final.note.startswith(f"nothing the model at {served['server'].url} wrote was supported")
+    _check_offsets(final, tmp_seeds)
+
+
+@pytest.mark.slow
+def test_transformers_serve_an_answer_whose_marker_points_at_nothing(tmp_seeds, tmp_index, served):
+    a = _served_assistant(tmp_seeds, tmp_index, served, "parrot")
+    parts = list(a.ask_stream("When does the bakery open?"))
+    final = parts[-1]
+    assert "".join(p for p in parts[:-1] if isinstance(p, str)).split() == PARROT_ANSWER.split()
+    assert len(a.retrieve("When does the bakery open?", k=6)) < 7  # so [7] points at nothing
+    assert final.answerer == "extractive" and final.answered
+    assert final.note.startswith(f"nothing the model at {served['server'].url} wrote was supported")
+
+
+@pytest.mark.slow
+def test_transformers_serve_a_supported_answer_is_kept(tmp_seeds, tmp_index, served):
+    a = _served_assistant(tmp_seeds, tmp_index, served, "supported")
+    final = a.ask("When does the bakery open?")
+    assert final.answerer == f"generative: {served['supported']} at {served['server'].url}"
+    assert final.text == f"{BAKERY} [1]" and final.note == ""
+    assert final.citations[0].doc == "bakery.md" and BAKERY in final.citations[0].text
+    _check_offsets(final, tmp_seeds)
+
+
+@pytest.mark.slow
+def test_transformers_serve_gone_down(tmp_seeds, tmp_index, served):
+    served["server"].stop()
+    final = _served_assistant(tmp_seeds, tmp_index, served, "random").ask("When does the bakery open?")
+    assert final.answerer == "extractive" and final.answered
+    assert re.match(rf"the model at {re.escape(served['server'].url)} could not be reached", final.note)

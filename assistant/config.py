@@ -16,7 +16,13 @@ SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf")
 class Settings:
     seeds: Path = Path("seeds")
     index: Path = Path("index")
-    model: str = ""  # a local sentence-transformers folder; "" = the packaged all-MiniLM-L6-v2
+    # the embedding model: "" = the packaged all-MiniLM-L6-v2; a sentence-transformers folder, or a model
+    # name found in the Hugging Face cache ("BAAI/bge-small-en-v1.5"); nothing is downloaded (README)
+    model: str = ""
+    # what some models want before each text (part of the index fingerprint): e5 "query: " / "passage: ",
+    # bge "Represent this sentence for searching relevant passages: " / ""
+    query_prefix: str = ""
+    passage_prefix: str = ""
     threads: int = 2  # torch and FAISS threads for builds (questions use embed.QUERY_THREADS = 1)
     batch_size: int = 32
     # embedding backend (part of the index fingerprint): "torch" (sentence-transformers as is),
@@ -38,6 +44,10 @@ class Settings:
     rescore: int = 12  # fused candidates rescored at sentence level
     rrf_k: int = 60
     reader: bool = True  # the answerer reads each candidate sentence with the question (assistant/reader/)
+    # optional cross-encoder (assistant/rerank.py): "" = off; a sentence-transformers CrossEncoder folder or
+    # a name on disk. It reorders the best `rerank_candidates` retrieved passages before the k are kept.
+    reranker: str = ""
+    rerank_candidates: int = 20
     # documents
     max_file_mb: float = 20.0
     auto_refresh: bool = True  # notice seeds/ changes before answering and rebuild
@@ -69,6 +79,7 @@ class Settings:
             (self.rrf_k >= 1, "rrf_k must be at least 1"),
             (self.max_file_mb > 0, "max_file_mb must be positive"),
             (self.max_question_chars >= 10, "max_question_chars must be at least 10"),
+            (self.rerank_candidates >= 1, "rerank_candidates must be at least 1"),
             (self.generator_timeout > 0, "generator_timeout must be positive"),
             (self.generator_max_tokens >= 1, "generator_max_tokens must be at least 1"),
             (self.generator_context_chars >= 200, "generator_context_chars must be at least 200"),

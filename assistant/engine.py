@@ -22,6 +22,7 @@ from .embed import Embedder, shared_embedder
 from .errors import AssistantError, DamagedIndexError, IndexWriteError, QuestionError
 from .question import analyse as understand
 from .reader import Reader, shared_reader
+from .rerank import Reranker, shared_reranker
 from .types import Answer, BuildReport, Hit, Question
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,8 @@ class Assistant:
     def embedder(self) -> Embedder:
         if self._embedder is None:
             s = self.settings
-            self._embedder = shared_embedder(s.model, s.threads, s.batch_size, s.embed_backend, s.model_cache)
+            self._embedder = shared_embedder(s.model, s.threads, s.batch_size, s.embed_backend, s.model_cache,
+                                             s.query_prefix, s.passage_prefix)
         return self._embedder
 
     @property
@@ -169,7 +171,17 @@ class Assistant:
         k = s.k if k is None else k
         if k < 1:
             raise QuestionError("k must be at least 1.")
-        return retriever.search(self.snapshot(), self.vectors, question, k, s.candidates, s.rescore, s.rrf_k)
+        if not s.reranker:
+            return retriever.search(self.snapshot(), self.vectors, question, k, s.candidates, s.rescore, s.rrf_k)
+        depth = max(k, s.rerank_candidates)
+        hits = retriever.search(self.snapshot(), self.vectors, question, depth, s.candidates, max(s.rescore, depth),
+                                s.rrf_k)
+        return self.reranker.rerank(question.query, hits, k)
+
+    @property
+    def reranker(self) -> Reranker | None:
+        """The cross-encoder that reorders retrieved passages, when Settings.reranker names one."""
+        return shared_reranker(self.settings.reranker) if self.settings.reranker else None
 
     def introductions(self) -> dict[str, set[tuple[str, str]]]:
         """How the documents introduce people ("German Chancellor Friedrich Merz"), for resolving

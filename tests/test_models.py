@@ -141,7 +141,7 @@ def _passage_number(body: dict, words: str) -> int:
 
 def _check_offsets(answer: Answer, seeds: Path) -> None:
     for c in answer.citations:
-        assert (seeds / c.doc).read_bytes().decode("utf-8")[c.start : c.end] == c.text
+        assert (seeds / c.doc).read_text(encoding="utf-8")[c.start : c.end] == c.text
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -508,3 +508,106 @@ def test_transformers_serve_gone_down(tmp_seeds, tmp_index, served):
     final = _served_assistant(tmp_seeds, tmp_index, served, "random").ask("When does the bakery open?")
     assert final.answerer == "extractive" and final.answered
     assert re.match(rf"the model at {re.escape(served['server'].url)} could not be reached", final.note)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The embedder of the user's choice, and the reranker (tiny models built by bench/tiny.py)
+
+
+@pytest.fixture(scope="module")
+def tiny_models(tmp_path_factory):
+    from bench.tiny import build_cross_encoder, build_sentence_transformer
+
+    root = tmp_path_factory.mktemp("tiny-models")
+    return {"st-a": build_sentence_transformer(root / "st-a", seed=1),
+            "st-b": build_sentence_transformer(root / "st-b", seed=2, dim=16),
+            "ce": build_cross_encoder(root / "ce", seed=3)}
+
+
+def test_any_sentence_transformers_folder_is_the_embedder_and_a_change_rebuilds(tmp_seeds, tmp_index, tiny_models):
+    from assistant import index as indexer
+    from assistant import store
+
+    def build(**settings):
+        a = Assistant(seeds=tmp_seeds, index=tmp_index, embed_backend="torch", **settings)
+        return a, a.build()
+
+    a, first = build(model=str(tiny_models["st-a"]))
+    assert a.embedder.dim == 24 and a.embedder.max_tokens == 128, "read from the model (Dense out_features)"
+    digest, parts = indexer.fingerprint(a.settings, a.embedder)
+    assert parts["embedder"].startswith("sentence-transformers:st-a:") and parts["dim"] == 24
+    assert store.read_manifest(tmp_index)["fingerprint"] == digest
+    assert first.full_rebuild and first.passages_embedded > 0
+    hits = a.retrieve("When does the bakery open?", k=3)
+    assert len(hits) == 3
+    for h in hits:
+        assert (tmp_seeds / h.doc).read_text(encoding="utf-8")[h.start : h.end] == h.text
+    _, same = build(model=str(tiny_models["st-a"]))
+    assert not same.full_rebuild and same.passages_embedded == 0, "the same model: nothing embedded again"
+    b, other = build(model=str(tiny_models["st-b"]))
+    assert other.full_rebuild and other.passages_embedded == first.passages_embedded and b.embedder.dim == 16
+    _, prefixed = build(model=str(tiny_models["st-b"]), query_prefix="query: ", passage_prefix="passage: ")
+    assert prefixed.full_rebuild, "the prefixes change the vectors: they are in the fingerprint"
+    _, again = build(model=str(tiny_models["st-b"]), query_prefix="query: ", passage_prefix="passage: ")
+    assert not again.full_rebuild and again.passages_embedded == 0
+
+
+def test_prefixes_reach_the_model(tiny_models):
+    from assistant.embed import Prefixed, shared_embedder
+
+    plain = shared_embedder(str(tiny_models["st-a"]), 1, 8, "torch")
+    e = shared_embedder(str(tiny_models["st-a"]), 1, 8, "torch", "", "query: ", "passage: ")
+    assert isinstance(e, Prefixed) and e.name != plain.name
+    assert (e.encode(["bakery"]) == plain.encode(["query: bakery"])).all()
+    text = "The bakery opens at six. It closes at noon."
+    vectors, spans = e.encode_passages([text], [[(0, 24), (25, len(text))]])
+    expected, expected_spans = plain.encode_passages(["passage: " + text], [[(9, 33), (34, 9 + len(text))]])
+    assert (vectors == expected).all() and (spans == expected_spans).all()
+    assert e.count_tokens(text) == plain.count_tokens("passage: " + text)
+
+
+def test_a_model_name_is_found_offline_or_the_error_says_what_was_tried(tmp_path, tiny_models, monkeypatch):
+    import shutil
+
+    import huggingface_hub.constants
+
+    from assistant.embed import model_path, shared_embedder
+    from assistant.errors import ModelError
+
+    cache = tmp_path / "hub"
+    commit = "0" * 40
+    for repo in ("models--acme--tiny-st", "models--sentence-transformers--tiny-mini"):
+        shutil.copytree(tiny_models["st-a"], cache / repo / "snapshots" / commit)
+        (cache / repo / "refs").mkdir()
+        (cache / repo / "refs" / "main").write_text(commit)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+    assert model_path("acme/tiny-st") == (cache / "models--acme--tiny-st" / "snapshots" / commit, "acme/tiny-st")
+    assert model_path("tiny-mini")[1] == "sentence-transformers/tiny-mini"
+    assert shared_embedder("acme/tiny-st", 1, 8, "torch").name.startswith("sentence-transformers:acme/tiny-st:")
+    with pytest.raises(ModelError) as caught:
+        model_path("BAAI/bge-small-en-v1.5")
+    message = str(caught.value)
+    assert "'BAAI/bge-small-en-v1.5' is not on disk" in message and "BAAI/bge-small-en-v1.5 in the Hugging Face cache" in message
+    assert "HF_HUB_OFFLINE" in message and "ASSISTANT_MODEL at a folder" in message
+    with pytest.raises(ModelError, match="reranker 'nothing-here' is not on disk.*sentence-transformers/nothing-here"
+                                         ".*ASSISTANT_RERANKER"):
+        model_path("nothing-here", what="reranker", setting="ASSISTANT_RERANKER")
+
+
+def test_the_reranker_reorders_the_candidates(tmp_seeds, tmp_index, tiny_models):
+    from sentence_transformers import CrossEncoder
+
+    question = "What does a croissant cost?"
+    plain = Assistant(seeds=tmp_seeds, index=tmp_index, embedder=HashingEmbedder())
+    retrieved = plain.retrieve(question, k=20)
+    reranked = Assistant(seeds=tmp_seeds, index=tmp_index, embedder=HashingEmbedder(),
+                         reranker=str(tiny_models["ce"]))
+    hits = reranked.retrieve(question, k=3)
+    scores = CrossEncoder(str(tiny_models["ce"]), device="cpu").predict([(question, h.text) for h in retrieved])
+    expected = [retrieved[i] for i in sorted(range(len(retrieved)), key=lambda i: (-float(scores[i]), i))[:3]]
+    assert [(h.doc, h.start, h.end) for h in hits] == [(h.doc, h.start, h.end) for h in expected]
+    assert [h.rank for h in hits] == [1, 2, 3]
+    assert [(h.doc, h.start) for h in hits] != [(h.doc, h.start) for h in retrieved[:3]], "it changed the order"
+    final = reranked.ask(question)  # the answerer works from the reordered passages, verified as always
+    assert final.answered
+    _check_offsets(final, tmp_seeds)

@@ -47,3 +47,17 @@ def build_cross_encoder(folder: Path, seed: int = 0, hidden: int = 32) -> Path:
     BertForSequenceClassification(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return Path(folder)
+
+
+def build_minilm_cross_encoder(folder: Path, seed: int = 0) -> Path:
+    """A CrossEncoder of the shape of cross-encoder/ms-marco-MiniLM-L6-v2 (6 layers, 384 wide): the
+    packaged all-MiniLM-L6-v2 encoder with an untrained one-logit head. Its cost per question is that
+    of the real reranker; its ranking is not."""
+    import torch
+    from transformers import AutoTokenizer, BertForSequenceClassification
+
+    torch.manual_seed(seed)
+    base = str(packaged_model_path())
+    BertForSequenceClassification.from_pretrained(base, num_labels=1, local_files_only=True).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(base, local_files_only=True).save_pretrained(folder)
+    return Path(folder)

@@ -48,15 +48,14 @@ def from_settings(settings) -> Generator | None:
         return None
     if is_url(target):
         return EndpointGenerator(target, settings.generator_model, settings.generator_key,
-                                 timeout=settings.generator_timeout, max_tokens=settings.generator_max_tokens,
-                                 context_chars=settings.generator_context_chars)
-    return LocalGenerator(target, threads=settings.threads, max_new_tokens=settings.generator_max_tokens,
-                          context_chars=settings.generator_context_chars)
+                                 timeout=settings.generator_timeout, max_tokens=settings.generator_max_tokens)
+    return LocalGenerator(target, threads=settings.threads, max_new_tokens=settings.generator_max_tokens)
 
 
 def numbered(hits: list[Hit], context_chars: int) -> list[Hit]:
-    """The passages the prompt holds, in order, within `context_chars` (always at least the first one,
-    cut to the budget): the prompt's [n] is numbered(hits)[n-1], which is what verification checks."""
+    """The passages the prompt holds: the first ones, in order, within `context_chars` (the first always,
+    a passage being at most the embedder's window): the prompt's [n] is numbered(hits)[n-1], which is
+    what verification checks [n] against."""
     kept: list[Hit] = []
     used = 0
     for hit in hits:
@@ -86,13 +85,11 @@ class EndpointGenerator:
     `timeout` bounds connecting and each wait for the next piece of the answer; `cancel` (a
     threading.Event) stops reading and closes the connection at the next piece."""
 
-    def __init__(self, url: str, model: str, key: str = "", *, timeout: float = 30.0, max_tokens: int = 400,
-                 context_chars: int = 6000) -> None:
+    def __init__(self, url: str, model: str, key: str = "", *, timeout: float = 30.0, max_tokens: int = 400) -> None:
         self.url = url.rstrip("/")
         self.model = model
         self.timeout = timeout
         self.max_tokens = max_tokens
-        self.context_chars = context_chars
         self._key = key
         self.where = f"the model at {self.url}"
         self.label = f"generative: {model} at {self.url}"
@@ -198,14 +195,12 @@ def _cause(exc: BaseException) -> str:
 class LocalGenerator:
     """A local transformers causal LM, loaded on first use."""
 
-    def __init__(self, path: str | Path, threads: int = 2, max_new_tokens: int = 160,
-                 context_chars: int = 6000) -> None:
+    def __init__(self, path: str | Path, threads: int = 2, max_new_tokens: int = 160) -> None:
         self.path = Path(path)
         if not (self.path / "config.json").exists():
             raise ModelError(f"{self.path} is not a transformers model folder (no config.json).")
         self.threads = threads
         self.max_new_tokens = max_new_tokens
-        self.context_chars = context_chars
         self.where = f"the local model in {self.path}"
         self.label = f"generative: {self.path.name} (local)"
         self._model = None

@@ -266,10 +266,16 @@ def test_a_new_question_cancels_the_answer_being_written(tmp_seeds, tmp_index, s
     final = parts[-1]
     assert len(parts) == 4 and final.answerer == "extractive" and final.answered
     assert final.note.startswith("the question was replaced by a new one before the model finished")
-    deadline = time.monotonic() + 10  # a guard, not a timing assertion: the server notices the closed socket
+    assert _pieces_sent(scripted) < 200, "the connection is closed, the server stops writing"
+
+
+def _pieces_sent(scripted: Scripted) -> int:
+    """How many pieces the scripted server wrote before the client went away (it notices on a write)."""
+    deadline = time.monotonic() + 10  # a guard, not a timing assertion
     while not scripted.sent and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert scripted.sent and scripted.sent[0] < 200, "the connection is closed, the server stops writing"
+    assert scripted.sent, "the server never noticed the connection was closed"
+    return scripted.sent[0]
 
 
 def test_generator_settings(monkeypatch):
@@ -611,3 +617,53 @@ def test_the_reranker_reorders_the_candidates(tmp_seeds, tmp_index, tiny_models)
     final = reranked.ask(question)  # the answerer works from the reordered passages, verified as always
     assert final.answered
     _check_offsets(final, tmp_seeds)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The web chat with a generator: who answered, why a fallback, and a new question stopping the old one
+
+
+def _web_app(assistant: Assistant):
+    from assistant.web import WebApp
+
+    app = WebApp(assistant)
+    app.ready.set()  # no background warm-up: the handlers are driven directly
+    return app
+
+
+def _respond(app, question: str, session: str) -> str:
+    conv = {"messages": [], "history": []}
+    _, pending, conv, _ = app.add_question(question, conv, session)
+    *_, (messages, _, _) = app.respond(pending, conv, session)
+    return messages[-1]["content"]
+
+
+def test_the_web_chat_says_which_model_answered_and_why_it_fell_back(tmp_seeds, tmp_index, scripted):
+    scripted.reply = lambda body: [f"{BAKERY} [{_passage_number(body, 'six o’clock')}]", " Cake is free. [1]"]
+    app = _web_app(_endpoint_assistant(tmp_seeds, tmp_index, scripted.url, generator_timeout=1.0))
+    html = _respond(app, "When does the bakery open?", "s1")
+    assert f"Answered by scripted at {scripted.url}, each sentence checked against its source" in html
+    assert "1 statement the model wrote was left out: not supported by the passage cited." in html
+    assert 'class="cite"' in html and "Cake is free" not in html
+    scripted.mode = "hang"
+    html = _respond(app, "When does the bakery open?", "s1")
+    assert "Answered by sentences quoted from the documents (extractive)" in html
+    assert (f"The model at {scripted.url} did not answer in 1 s; the answer below is quoted from the documents "
+            "instead.") in html
+
+
+def test_a_new_question_in_the_same_tab_stops_the_answer_being_written(tmp_seeds, tmp_index, scripted):
+    scripted.reply = lambda body: [f"word{i} " for i in range(400)]
+    scripted.delay = 0.05
+    app = _web_app(_endpoint_assistant(tmp_seeds, tmp_index, scripted.url))
+    conv = {"messages": [], "history": []}
+    _, pending, conv, _ = app.add_question("When does the bakery open?", conv, "tab")
+    first = app.respond(pending, conv, "tab")
+    shown = [next(first) for _ in range(3)]  # waiting, searching, then the model's text streaming in
+    assert "word0" in shown[-1][0][-1]["content"]
+    app.add_question("What does a croissant cost?", conv, "other-tab")  # another tab: nothing stops
+    app.add_question("What does a croissant cost?", conv, "tab")  # the same tab asks again
+    *_, (messages, _, _) = first
+    html = messages[-1]["content"]
+    assert "The question was replaced by a new one before the model finished" in html
+    assert "six o’clock" in html and _pieces_sent(scripted) < 400

@@ -11,8 +11,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+import os
 import re
 import subprocess
 import sys
@@ -345,11 +347,11 @@ def test_the_api_answers_follow_ups_and_searches_behind_the_password(tmp_path, s
 
 
 def test_another_address_without_a_password_is_refused(tmp_path):
-    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("ASSISTANT_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_")}
     env.update(ASSISTANT_SEEDS=str(tmp_path / "seeds"), ASSISTANT_INDEX=str(tmp_path / "index"))
     app = Path(__file__).resolve().parent.parent / "app.py"
     done = subprocess.run([sys.executable, str(app), "--host", "0.0.0.0", "--port", str(free_port())],
-                          capture_output=True, text=True, env=env, timeout=120)
+                          capture_output=True, text=True, env=env, timeout=120, check=False)
     assert done.returncode == 2
     assert "error: Refusing to serve on 0.0.0.0 without a password" in done.stderr and "--no-auth" in done.stderr
 
@@ -415,7 +417,7 @@ def build_parrot_lm(folder: Path, answer: str) -> Path:
                 layer.weight.zero_()
                 layer.bias.zero_()
         model.lm_head.weight.zero_()
-        for current, following in zip(ids, ids[1:]):
+        for current, following in itertools.pairwise(ids):
             model.lm_head.weight[following, current] = 10.0
     model.save_pretrained(folder)
     return folder
@@ -434,8 +436,7 @@ class Served:
         with open(self.log, "w") as log:
             self.proc = subprocess.Popen([str(serve), "serve", "--host", "127.0.0.1", "--port", str(self.port),
                                           "--device", "cpu", "--log-level", "info"], stdout=log,
-                                         stderr=subprocess.STDOUT, env={**__import__("os").environ,
-                                                                        "HF_HUB_OFFLINE": "1"})
+                                         stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
         deadline = time.monotonic() + 180  # a guard against a hang, not a timing assertion
         while True:
             if self.proc.poll() is not None:

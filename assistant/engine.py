@@ -257,7 +257,7 @@ class Assistant:
         raw = Answer("".join(pieces).strip(), list(numbered), True, query, gen.label)
         if not raw.text:
             return None, f"{gen.where} wrote nothing"
-        verified = answerer.verify(raw, self.vectors)
+        verified = answerer.verify(generate.tie_to_sentences(raw, self.vectors), self.vectors)
         if not verified.answered:
             return None, f"nothing {gen.where} wrote was supported by the passages it cited"
         dropped = len(answerer.claims(raw.text)) - len(answerer.claims(verified.text))

@@ -11,11 +11,16 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
+import numpy as np
+
+from .answer import claims, supported
 from .errors import AssistantError, ModelError
-from .types import Hit
+from .search import VectorCache
+from .types import Answer, Hit
 
 SYSTEM = (
     "Answer the question using only the numbered passages. After every sentence put the number of the "
@@ -64,6 +69,45 @@ def numbered(hits: list[Hit], context_chars: int) -> list[Hit]:
         kept.append(hit)
         used += len(hit.text)
     return kept
+
+
+def tie_to_sentences(raw: Answer, cache: VectorCache | None) -> Answer:
+    """The generator's answer with each marker [n] pointed at the sentence of passage n that supports
+    its claim best: the exact span `answer.verify` then checks the claim against, and the one the chat
+    highlights (as the extractive answerer cites). A claim is compared with one sentence, not a whole
+    passage, so a faithful paraphrase of one sentence passes. When no sentence of the passage supports
+    it, the marker keeps the whole passage; markers that point at no passage are dropped (verify then
+    drops a claim left without one)."""
+    citations: list[Hit] = []
+    numbers_of: dict[tuple[str, int, int], int] = {}
+    parts: list[str] = []
+    for claim, numbers in claims(raw.text):
+        markers = []
+        for n in numbers:
+            if not 1 <= n <= len(raw.citations):
+                continue
+            cited = _best_sentence(claim, raw.citations[n - 1], cache)
+            key = (cited.doc, cited.start, cited.end)
+            if key not in numbers_of:
+                citations.append(cited)
+                numbers_of[key] = len(citations)
+            markers.append(f"[{numbers_of[key]}]")
+        parts.append(" ".join([claim, *dict.fromkeys(markers)]))
+    return replace(raw, text=" ".join(parts), citations=citations)
+
+
+def _best_sentence(claim: str, hit: Hit, cache: VectorCache | None) -> Hit:
+    spans = [(s, hit.text[s.start - hit.start : s.end - hit.start]) for s in hit.sentences
+             if hit.start <= s.start < s.end <= hit.end]
+    backing = [(s, text) for s, text in spans if supported(claim, text, cache)]
+    if not backing:
+        return hit
+    if len(backing) > 1 and cache is not None:
+        vectors = cache.encode([claim] + [text for _, text in backing])
+        s, text = backing[int(np.argmax(vectors[1:] @ vectors[0]))]
+    else:
+        s, text = backing[0]
+    return replace(hit, start=s.start, end=s.end, text=text, sentences=(s,))
 
 
 def user_message(question: str, hits: list[Hit], query: str = "") -> str:

@@ -295,7 +295,7 @@ class LocalGenerator:
                                      do_sample=False, pad_token_id=self._tokenizer.pad_token_id
                                      or self._tokenizer.eos_token_id,
                                      stopping_criteria=StoppingCriteriaList([Cancelled()]))
-            except BaseException as exc:  # reported to the caller after the stream ends
+            except BaseException as exc:  # noqa: BLE001 - reported to the caller after the stream ends
                 errors.append(exc)
                 streamer.end()
 

@@ -184,11 +184,11 @@ def test_supported_sentences_are_kept_and_the_rest_dropped(tmp_seeds, tmp_index,
 
 
 def test_a_paraphrase_is_checked_against_the_sentence_that_supports_it(tmp_seeds, tmp_index, scripted):
-    scripted.reply = lambda body: [f"The Rue Lépine bakery opens every morning at six o’clock, except on Sunday. "
-                                   f"[{_passage_number(body, 'six o’clock')}]"]
+    paraphrase = "The Rue Lépine bakery opens every morning at six o’clock, except on Sunday."
+    scripted.reply = lambda body: [f"{paraphrase} [{_passage_number(body, 'six o’clock')}]"]
     final = _endpoint_assistant(tmp_seeds, tmp_index, scripted.url).ask("When does the bakery open?")
     assert final.answerer.startswith("generative") and final.citations[0].text == BAKERY
-    assert final.text == "The Rue Lépine bakery opens every morning at six o’clock, except on Sunday. [1]"
+    assert final.text == f"{paraphrase} [1]"
 
 
 def test_a_follow_up_sends_the_question_it_stands_for(tmp_seeds, tmp_index, scripted):

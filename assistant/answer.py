@@ -184,6 +184,43 @@ def named_otherwise(entity: str, text: str, people: dict[str, set[tuple[str, str
     return any(re.search(rf"\b{p}\b", low) for p in patterns)
 
 
+_TABLE_ROW = re.compile(r"^[ \t]*\|(.*)\|[ \t]*$", re.MULTILINE)
+_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}")
+
+
+def _cells(row: str) -> list[str]:
+    return [c.strip() for c in row.strip().strip("|").split("|")]
+
+
+def table_headers(hits: list[Hit]) -> dict[str, list[tuple[int, list[str]]]]:
+    """The header rows of the markdown tables in the retrieved text, per document: (offset, cells) of
+    each row that a |---| rule follows, or, when a passage ends right after the row, that opens its table."""
+    found: dict[str, set[tuple[int, tuple[str, ...]]]] = {}
+    for hit in hits:
+        for start, text in ((hit.start, hit.text), (hit.context_start, hit.context_text)):
+            for m in _TABLE_ROW.finditer(text or ""):
+                after, before = text[m.end() + 1 : m.end() + 40], text[: m.start()].rstrip("\n")
+                opens = not after.strip() and not before[before.rfind("\n") + 1 :].lstrip().startswith("|")
+                if _TABLE_RULE.match(after) or opens:
+                    found.setdefault(hit.doc, set()).add((start + m.start(), tuple(_cells(m.group()))))
+    return {doc: sorted((offset, list(cells)) for offset, cells in rows) for doc, rows in found.items()}
+
+
+def table_cell(row: str, doc: str, start: int, headers: dict[str, list[tuple[int, list[str]]]],
+               question: str) -> tuple[str, str]:
+    """For a table row, (header, cell) of the column whose header the question names ("How much does
+    the TC-8 Pro cost?" -> "TC-8 Pro" and its cell of the price row); ("", "") when there is none. The
+    header is the nearest one above the row with as many cells."""
+    cells = _cells(row) if row.strip().startswith("|") else []
+    above = [h for offset, h in headers.get(doc, []) if offset < start and len(h) == len(cells)]
+    if not cells or not above:
+        return "", ""
+    asked = " ".join(words(question))
+    named = [(len(h), j) for j, h in enumerate(above[-1]) if j > 0 and h and words(h)
+             and re.search(rf"\b{re.escape(' '.join(words(h)))}\b", asked)]
+    return (above[-1][max(named)[1]], cells[max(named)[1]]) if named else ("", "")
+
+
 def _about(hit: Hit) -> str:
     """What a passage is about, for telling whether it names the question's names: its text and the
     title it sits under (a manual's passage on error codes is about the product its title names)."""
@@ -222,6 +259,7 @@ def candidates(question: Question, hits: list[Hit], cache: VectorCache | None = 
     # the sentence before each one in its document, when retrieved (it may sit in another hit)
     ending = {(hit.doc, s.end): hit.text[s.start - hit.start : s.end - hit.start] for hit in hits
               for s in hit.sentences}
+    headers = table_headers(hits)
     out = []
     for hit in hits:
         absent = [e for e in present_entities if missing_entities((e,), [_about(hit)])]
@@ -236,12 +274,18 @@ def candidates(question: Question, hits: list[Hit], cache: VectorCache | None = 
             f["predicate"] = predicate_similarity.get(text, 0.0)
             f["rank"] = 1.0 / hit.rank if hit.rank else 0.0
             value = ""
+            column, cell = table_cell(text, hit.doc, s.start, headers, question.text)
             if question.kind in VALUE_KINDS:
-                value = find(question.kind, text, question.text, question.unit)
-                if value and question.kind == "quantity" and _about_another(question, text):
-                    value = ""  # a number about something else ("Ukraine's army" for "Russia's army")
+                if cell:  # the column the question names: its header says what the row's value is about
+                    value = find(question.kind, cell, question.text, question.unit)
+                else:
+                    value = find(question.kind, text, question.text, question.unit)
+                    if value and question.kind == "quantity" and _about_another(question, text):
+                        value = ""  # a number about something else ("Ukraine's army" for "Russia's army")
                 f["value" if value else "no_value"] = 1.0
-            elif question.kind == "say":
+            elif cell:  # "What is the detection range of the TC-8 Pro?": the cell leads the row
+                value = cell
+            if question.kind == "say":
                 quoted, theirs = speaker_matches(question.speaker, text, previous, question.speaker_also)
                 f["speaker" if theirs else "quoted_other" if quoted else "say_none"] = 1.0
             elif question.kind == "why":
@@ -250,7 +294,7 @@ def candidates(question: Question, hits: list[Hit], cache: VectorCache | None = 
                 f["steps"] = 1.0 if _LIST_ITEM.match(_line_start(hit, s) + text) else 0.0
             if question.speaker and question.kind != "say":
                 f["according"] = float(speaker_matches(question.speaker, text, previous, question.speaker_also)[1])
-            own = set(terms(text))
+            own = set(terms(f"{column} {text}"))  # a table row speaks of the column the question names
             for entity in question.entities:
                 if named_otherwise(entity, text, people):
                     own |= set(terms(entity))

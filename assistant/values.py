@@ -106,8 +106,9 @@ UNIT_CLASSES = {
     "distance": re.compile(rf"\b\d[\d,.]*\s?(?:mm|cm|m|km|mi|miles?|(?:kilo|centi|milli)?met(?:er|re)s?|yards?|feet|ft)\b",
                            re.IGNORECASE),
     "size": _LENGTH,
-    "weight": re.compile(r"\b\d[\d,.]*\s?(?:mg|g|kg|t|lbs?|oz|(?:kilo|milli)?grams?|tonnes?|tons?|pounds?|ounces?|"
-                         r"stone)\b", re.IGNORECASE),
+    # unit symbols in their case ("4G" is no weight), words in any case
+    "weight": re.compile(r"\b\d[\d,.]*\s?(?:mg|g|kg|Kg|KG|t|(?i:lbs?|oz|(?:kilo|milli)?grams?|tonnes?|tons?|pounds?|"
+                         r"ounces?|stone))\b"),
     "temperature": re.compile(r"-?\b\d[\d,.]*\s?(?:°\s?[CF]?|degrees?(?:\s(?:Celsius|Fahrenheit|C|F))?)|\bgas mark \d+",
                               re.IGNORECASE),
     "speed": re.compile(r"\b\d[\d,.]*\s?(?:km/h|kph|mph|m/s|knots?|rpm|(?:kilomet(?:er|re)s|miles) (?:an|per) hour)",

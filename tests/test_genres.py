@@ -29,6 +29,11 @@ DOCS = {
         "- Weight: 6.4 kg\n"
         "- Cable length: 1.8 m\n"
         "- Bulb life: about 5,000 hours\n\n"
+        "## Models\n\n"
+        "| Feature | PH-3 | PH-3 Max |\n"
+        "|---|---|---|\n"
+        "| Heat output (approx.) | 2,000 W | 3,000 W |\n"
+        "| Price (incl. VAT) | £149 | £219 |\n\n"
         "## Error codes\n\n"
         "- F1: the tilt switch has tripped. Stand the heater upright and press RESET.\n"
         "- F2: the element is overheating. Switch off and let it cool for 30 minutes.\n"
@@ -66,6 +71,16 @@ def test_why_is_answered_by_the_reason_that_follows_the_fact(genres, question, r
 def test_how_heavy_takes_a_weight_not_another_number(genres):
     ans = genres.ask("How heavy is the patio heater?")
     assert ans.answered and ans.text.startswith("6.4 kg")
+
+
+@pytest.mark.parametrize("question, value", [
+    ("How much does the PH-3 Max cost?", "£219"),
+    ("What is the heat output of the PH-3 Max?", "3,000 W"),
+])
+def test_a_table_row_answers_with_the_column_the_question_names(genres, question, value):
+    ans = genres.ask(question)
+    assert ans.answered and ans.text.startswith(value)
+    assert any(c.text.startswith("|") and value in c.text for c in ans.citations)  # the whole row, cited
 
 
 def test_an_error_code_in_a_manual_is_about_the_product_its_title_names(genres):

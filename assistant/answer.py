@@ -24,7 +24,7 @@ from .aliases import descriptions_of
 from .lexical import STOPWORDS, Lexicon, terms, words
 from .question import missing_entities
 from .types import Answer, Hit, Question, Sentence
-from .values import NAME, QUOTE, SPEECH, TITLES, VALUE_KINDS, find
+from .values import NAME, QUOTE, SPEECH, TITLES, VALUE_KINDS, find, is_name
 
 if TYPE_CHECKING:
     from .reader import Reader
@@ -184,6 +184,60 @@ def named_otherwise(entity: str, text: str, people: dict[str, set[tuple[str, str
     return any(re.search(rf"\b{p}\b", low) for p in patterns)
 
 
+_TABLE_ROW = re.compile(r"^[ \t]*\|(.*)\|[ \t]*$", re.MULTILINE)
+_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}")
+
+
+def _cells(row: str) -> list[str]:
+    return [c.strip() for c in row.strip().strip("|").split("|")]
+
+
+def table_headers(hits: list[Hit]) -> dict[str, list[tuple[int, list[str]]]]:
+    """The header rows of the markdown tables in the retrieved text, per document: (offset, cells) of
+    each row that a |---| rule follows, or, when a passage ends right after the row, that opens its table."""
+    found: dict[str, set[tuple[int, tuple[str, ...]]]] = {}
+    for hit in hits:
+        for start, text in ((hit.start, hit.text), (hit.context_start, hit.context_text)):
+            for m in _TABLE_ROW.finditer(text or ""):
+                after, before = text[m.end() + 1 : m.end() + 40], text[: m.start()].rstrip("\n")
+                opens = not after.strip() and not before[before.rfind("\n") + 1 :].lstrip().startswith("|")
+                if _TABLE_RULE.match(after) or opens:
+                    found.setdefault(hit.doc, set()).add((start + m.start(), tuple(_cells(m.group()))))
+    return {doc: sorted((offset, list(cells)) for offset, cells in rows) for doc, rows in found.items()}
+
+
+def table_cell(row: str, doc: str, start: int, headers: dict[str, list[tuple[int, list[str]]]],
+               question: str) -> tuple[str, str]:
+    """For a table row, (header, cell) of the column whose header the question names ("How much does
+    the TC-8 Pro cost?" -> "TC-8 Pro" and its cell of the price row); ("", "") when there is none. The
+    header is the nearest one above the row with as many cells."""
+    cells = _cells(row) if row.strip().startswith("|") else []
+    above = [h for offset, h in headers.get(doc, []) if offset < start and len(h) == len(cells)]
+    if not cells or not above:
+        return "", ""
+    asked = " ".join(words(question))
+    named = [(len(h), j) for j, h in enumerate(above[-1]) if j > 0 and h and words(h)
+             and re.search(rf"\b{re.escape(' '.join(words(h)))}\b", asked)]
+    return (above[-1][max(named)[1]], cells[max(named)[1]]) if named else ("", "")
+
+
+def _about(hit: Hit) -> str:
+    """What a passage is about, for telling whether it names the question's names: its text and the
+    title it sits under (a manual's passage on error codes is about the product its title names)."""
+    text = hit.context_text or hit.text
+    return f"{hit.title}\n{text}" if hit.title else text
+
+
+def _about_another(question: Question, text: str) -> bool:
+    """The sentence lacks the question's names and names something else instead: its numbers are about
+    that. A sentence that names nothing ("Students can get the membership for £45.") is about the
+    subject of its passage, which retrieval matched to the question."""
+    if not missing_entities(question.entities, [text]):
+        return False
+    asked = set(words(question.text))
+    return any(is_name(m, text, "who") and not set(words(m.group())) <= asked for m in NAME.finditer(text))
+
+
 def candidates(question: Question, hits: list[Hit], cache: VectorCache | None = None,
                people: dict[str, set[tuple[str, str]]] | None = None, previous_answer: str = "",
                weights: dict[str, float] | None = None, reader: Reader | None = None) -> list[Candidate]:
@@ -198,17 +252,18 @@ def candidates(question: Question, hits: list[Hit], cache: VectorCache | None = 
     q_terms = set(terms(question.text)) | set(terms(question.query))
     entity_terms = {t for e in question.entities for t in terms(e)}
     focus_terms = set(terms(question.text))
-    all_text = [h.context_text or h.text for h in hits]
+    all_text = [_about(h) for h in hits]
     # names of the question that only a few passages have: a passage without them is likely off-topic
     present_entities = [e for e in question.entities
                         if 0 < sum(not missing_entities((e,), [t]) for t in all_text) <= len(all_text) / 3]
     # the sentence before each one in its document, when retrieved (it may sit in another hit)
     ending = {(hit.doc, s.end): hit.text[s.start - hit.start : s.end - hit.start] for hit in hits
               for s in hit.sentences}
+    headers = table_headers(hits)
     out = []
     for hit in hits:
-        absent = [e for e in present_entities if missing_entities((e,), [hit.context_text or hit.text])]
-        names_missing = (len(missing_entities(question.entities, [hit.context_text or hit.text]))
+        absent = [e for e in present_entities if missing_entities((e,), [_about(hit)])]
+        names_missing = (len(missing_entities(question.entities, [_about(hit)]))
                          / len(question.entities) if question.entities else 0.0)
         for s in hit.sentences:
             text = hit.text[s.start - hit.start : s.end - hit.start]
@@ -219,12 +274,18 @@ def candidates(question: Question, hits: list[Hit], cache: VectorCache | None = 
             f["predicate"] = predicate_similarity.get(text, 0.0)
             f["rank"] = 1.0 / hit.rank if hit.rank else 0.0
             value = ""
+            column, cell = table_cell(text, hit.doc, s.start, headers, question.text)
             if question.kind in VALUE_KINDS:
-                value = find(question.kind, text, question.text, question.unit)
-                if value and question.kind == "quantity" and missing_entities(question.entities, [text]):
-                    value = ""  # a number about something else ("Ukraine's army" for "Russia's army")
+                if cell:  # the column the question names: its header says what the row's value is about
+                    value = find(question.kind, cell, question.text, question.unit)
+                else:
+                    value = find(question.kind, text, question.text, question.unit)
+                    if value and question.kind == "quantity" and _about_another(question, text):
+                        value = ""  # a number about something else ("Ukraine's army" for "Russia's army")
                 f["value" if value else "no_value"] = 1.0
-            elif question.kind == "say":
+            elif cell:  # "What is the detection range of the TC-8 Pro?": the cell leads the row
+                value = cell
+            if question.kind == "say":
                 quoted, theirs = speaker_matches(question.speaker, text, previous, question.speaker_also)
                 f["speaker" if theirs else "quoted_other" if quoted else "say_none"] = 1.0
             elif question.kind == "why":
@@ -233,7 +294,7 @@ def candidates(question: Question, hits: list[Hit], cache: VectorCache | None = 
                 f["steps"] = 1.0 if _LIST_ITEM.match(_line_start(hit, s) + text) else 0.0
             if question.speaker and question.kind != "say":
                 f["according"] = float(speaker_matches(question.speaker, text, previous, question.speaker_also)[1])
-            own = set(terms(text))
+            own = set(terms(f"{column} {text}"))  # a table row speaks of the column the question names
             for entity in question.entities:
                 if named_otherwise(entity, text, people):
                     own |= set(terms(entity))
@@ -299,7 +360,7 @@ def compose(question: Question, hits: list[Hit], previous_answer: str = "", cach
     query = question.query
     if not hits:
         return abstain(query, hits, "nothing in the documents matches it")
-    missing = missing_entities(question.entities, [h.context_text or h.text for h in hits])
+    missing = missing_entities(question.entities, [_about(h) for h in hits])
     if missing and cache is not None:
         missing = [name for name in missing if not _named_alike(name, hits, cache)]
     opening = question.text.split()[0] if question.text.split() else ""
@@ -350,7 +411,11 @@ def compose(question: Question, hits: list[Hit], previous_answer: str = "", cach
         after = _neighbour(by_start, c.hit.doc, c.sentence.end, 1)
         goes_on = (c is best and after is not None and _REFERRING_START.match(after.text) is not None
                    and after.score >= m.abstain_below)
-        for extra, wanted in ((before, _continues_quote(c.text)), (after, goes_on)):
+        # "why ...?" answered by a sentence that only restates the fact: the reason usually follows it
+        # in the same paragraph or list item ("X is no longer supported. The minimum is now Y, because ...")
+        explains = (question.kind == "why" and c is best and after is not None and not _CAUSE.search(c.text)
+                    and _same_paragraph(c, after) and not is_heading(after.text, False))
+        for extra, wanted in ((before, _continues_quote(c.text)), (after, goes_on or explains)):
             if extra and wanted and len(chosen) < MAX_STEPS and not any(_overlaps(extra, o) for o in chosen):
                 chosen.append(replace(extra, value=""))
     chosen.sort(key=lambda c: (c.hit.doc, c.sentence.start))
@@ -362,6 +427,18 @@ def compose(question: Question, hits: list[Hit], previous_answer: str = "", cach
     for n, c in enumerate(chosen, start=1):
         parts.append(f"{c.text} [{n}]")
     return Answer(" ".join(parts), citations, True, query, "extractive")
+
+
+def _same_paragraph(c: Candidate, after: Candidate) -> bool:
+    """The next sentence continues c's paragraph or list item: no blank line or new item between them."""
+    if c.hit.doc != after.hit.doc:
+        return False
+    for h in (c.hit, after.hit):
+        for start, text in ((h.start, h.text), (h.context_start, h.context_text)):
+            if text and start <= c.sentence.end and after.sentence.start <= start + len(text):
+                gap = text[c.sentence.end - start : after.sentence.start - start]
+                return "\n\n" not in gap and not ("\n" in gap and _LIST_ITEM.match(after.text))
+    return False
 
 
 def _steps(best: Candidate, by_start: dict[tuple[str, int], Candidate]) -> list[Candidate]:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import re
 
-from .lexical import STOPWORDS
+from .lexical import STOPWORDS, words
 from .question import analyse, question_entities
-from .values import NAME
+from .values import NAME, is_name
 
 _PERSON_PRONOUN = re.compile(r"\b(he|she|him|her|his|hers)\b", re.IGNORECASE)
 _OTHER_ANAPHORA = re.compile(
@@ -20,6 +20,7 @@ _OTHER_ANAPHORA = re.compile(
 )
 _ELLIPSIS = re.compile(r"^\s*(?:and what about|and how about|but what about|what about|how about|and|but|or)\b\s*"
                        r"(.*?)[?.!]*\s*$", re.IGNORECASE)
+_ASKS = re.compile(r"\b(?:what|who|whom|whose|when|where|which|why|how)\b", re.IGNORECASE)
 _BARE = re.compile(r"^\s*(why|how|when|where|who|what|which|really|how so|how come)\s*[?.!]*\s*$", re.IGNORECASE)
 
 History = list[dict]
@@ -51,6 +52,26 @@ def person_of(previous_query: str, previous_answer: str) -> str:
     if names:
         return names[0]
     names = _people(previous_answer)
+    return names[0] if names else ""
+
+
+_THING = re.compile(r"\b(it|its|that one|this one)\b(?!\s*(?:is|was)\s+(?:true|so|possible)\b)", re.IGNORECASE)
+
+
+def thing_of(previous_query: str, previous_answer: str) -> str:
+    """The thing an "it" in the next question stands for, when the previous question asked which thing
+    or place ("Which model sends photos over 4G?" -> "TC-8 Pro"): the answer's leading value, else the
+    first name in its first claim that the question did not already give. "" otherwise."""
+    asked = analyse(previous_query)
+    if not previous_answer or not (asked.kind in ("where", "entity", "name")
+                                   or re.match(r"\s*(?:and\s+)?which\b", previous_query, re.IGNORECASE)):
+        return ""
+    first, _, rest = previous_answer.partition(" [")
+    if rest and re.match(r"\d+\]\s+—\s", rest) and 0 < len(first.split()) <= 6:
+        return first.strip()
+    given = set(words(previous_query))
+    names = [m.group().strip() for m in NAME.finditer(first)
+             if is_name(m, first, "entity") and not set(words(m.group())) <= given]
     return names[0] if names else ""
 
 
@@ -95,9 +116,13 @@ def resolve(question: str, history: History | None, previous_query: str = "") ->
         rest = m.group(1).strip()
         new = question_entities(rest) or [rest]
         old = question_entities(prev)
-        if old and len(rest.split()) <= 4:
+        if old and len(rest.split()) <= 4 and question_entities(rest):
             swapped = prev.replace(old[0], new[0], 1)
             return swapped, swapped
+        if len(rest.split()) <= 4 and not _ASKS.search(rest):
+            # "And for students?" narrows the previous question rather than replacing its subject
+            narrowed = f"{prev.rstrip(' ?.!')} {rest}?"
+            return narrowed, narrowed
         return rest, f"{rest} ({prev})"
 
     resolved = q
@@ -105,6 +130,11 @@ def resolve(question: str, history: History | None, previous_query: str = "") ->
         person = person_of(prev, prev_answer)
         if person:
             resolved = _PERSON_PRONOUN.sub(lambda mm: person + ("’s" if _possessive(mm, q) else ""), q, count=1)
+    elif _THING.search(q):
+        thing = thing_of(prev, prev_answer)
+        if thing:  # "How many beds does it have?" after "Where do walkers stay?" -> "Brenner Hut"
+            named = _THING.sub(lambda mm: thing + ("’s" if mm.group(1).lower() == "its" else ""), q, count=1)
+            return named, named
     if _BARE.match(q) or _OTHER_ANAPHORA.search(resolved) or len(resolved.split()) <= 3:
         return resolved, f"{resolved} ({prev})"
     return resolved, resolved

@@ -45,15 +45,18 @@ def _parser() -> argparse.ArgumentParser:
     ask = sub.add_parser("ask", help="answer a question with citations")
     ask.add_argument("question")
     ask.add_argument("--json", action="store_true", help="print JSON")
-    ask.add_argument("--generator", type=Path, default=None, help="a local causal LM folder (optional)")
+    ask.add_argument("--generator", default=None,
+                     help="a local causal LM folder or an OpenAI-compatible base URL (default: $ASSISTANT_GENERATOR)")
 
     chat = sub.add_parser("chat", help="interactive questions with follow-ups")
-    chat.add_argument("--generator", type=Path, default=None, help="a local causal LM folder (optional)")
+    chat.add_argument("--generator", default=None,
+                      help="a local causal LM folder or an OpenAI-compatible base URL (default: $ASSISTANT_GENERATOR)")
 
     serve = sub.add_parser("serve", help="the web chat (default http://127.0.0.1:7860)")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: this machine only)")
     serve.add_argument("--port", type=int, default=7860)
     serve.add_argument("--password", default=None, help="require a password (default: $ASSISTANT_PASSWORD)")
+    serve.add_argument("--no-auth", action="store_true", help="allow a non-loopback --host without a password")
 
     ev = sub.add_parser("eval", help="retrieval and answer metrics on the registered question sets")
     ev.add_argument("questions", nargs="?", type=Path, default=None,
@@ -119,7 +122,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "serve":
         from .web import launch
 
-        launch(args.host, args.port, password=args.password, assistant=a)
+        launch(args.host, args.port, password=args.password, assistant=a, no_auth=args.no_auth)
         return 0
     if args.command == "eval" and args.questions is None:
         return _eval_sets(a, args)
@@ -224,6 +227,8 @@ def format_answer(answer) -> str:
     lines = [answer.text]
     if answer.query:
         lines.append(f"(searched for: {answer.query})")
+    if answer.answerer != "extractive" or "instead" in answer.note:  # a generator, or its fallback
+        lines.append(f"(answered by {answer.answerer}{'; ' + answer.note if answer.note else ''})")
     if answer.citations:
         lines.append("")
         lines.append("Sources:")

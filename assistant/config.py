@@ -18,7 +18,13 @@ STORES = ("faiss", "milvus")
 class Settings:
     seeds: Path = Path("seeds")
     index: Path = Path("index")
-    model: str = ""  # a local sentence-transformers folder; "" = the packaged all-MiniLM-L6-v2
+    # the embedding model: "" = the packaged all-MiniLM-L6-v2; a sentence-transformers folder, or a model
+    # name found in the Hugging Face cache ("BAAI/bge-small-en-v1.5"); nothing is downloaded (README)
+    model: str = ""
+    # what some models want before each text (part of the index fingerprint): e5 "query: " / "passage: ",
+    # bge "Represent this sentence for searching relevant passages: " / ""
+    query_prefix: str = ""
+    passage_prefix: str = ""
     threads: int = 2  # torch and FAISS threads for builds (questions use embed.QUERY_THREADS = 1)
     batch_size: int = 32
     # embedding backend (part of the index fingerprint): "torch" (sentence-transformers as is),
@@ -40,10 +46,23 @@ class Settings:
     rescore: int = 12  # fused candidates rescored at sentence level
     rrf_k: int = 60
     reader: bool = True  # the answerer reads each candidate sentence with the question (assistant/reader/)
+    # optional cross-encoder (assistant/rerank.py): "" = off; a sentence-transformers CrossEncoder folder or
+    # a name on disk. It reorders the best `rerank_candidates` retrieved passages before the k are kept.
+    reranker: str = ""
+    rerank_candidates: int = 20
     # documents
     max_file_mb: float = 20.0
     auto_refresh: bool = True  # notice seeds/ changes before answering and rebuild
     max_question_chars: int = 2000
+    # the optional generative answerer (assistant/generate.py): "" = none (the extractive answerer alone),
+    # a local transformers folder, or the http(s):// base URL of an OpenAI-compatible API (Ollama:
+    # http://localhost:11434/v1); its answer is verified like any other and falls back to the extractive one
+    generator: str = ""
+    generator_model: str = ""  # the model name sent to the endpoint ("llama3.2", "qwen2.5:3b-instruct")
+    generator_key: str = field(default="", repr=False)  # ASSISTANT_GENERATOR_KEY; never logged or shown
+    generator_timeout: float = 30.0  # seconds to connect, and to wait for each next piece of the answer
+    generator_max_tokens: int = 400
+    generator_context_chars: int = 6000  # the numbered passages sent with the question, at most
     # where the index lives (docs/scale.md): "faiss" = the index folder; "milvus" = a Milvus collection
     # at milvus_uri: a path ending in .db is Milvus Lite inside this process ("" = <index>/milvus.db),
     # http://host:19530 a Milvus standalone or cluster
@@ -71,6 +90,10 @@ class Settings:
             (self.rrf_k >= 1, "rrf_k must be at least 1"),
             (self.max_file_mb > 0, "max_file_mb must be positive"),
             (self.max_question_chars >= 10, "max_question_chars must be at least 10"),
+            (self.rerank_candidates >= 1, "rerank_candidates must be at least 1"),
+            (self.generator_timeout > 0, "generator_timeout must be positive"),
+            (self.generator_max_tokens >= 1, "generator_max_tokens must be at least 1"),
+            (self.generator_context_chars >= 200, "generator_context_chars must be at least 200"),
             (self.store in STORES, f"store must be one of {', '.join(STORES)}"),
             (not self.milvus_uri or self.milvus_uri.endswith(".db") or "://" in self.milvus_uri,
              "milvus_uri must be a path ending in .db (Milvus Lite) or a server address like http://host:19530"),
@@ -80,6 +103,7 @@ class Settings:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(f"Invalid setting: {message}.")
+        _check_generator(self.generator, self.generator_model)
         if self.seeds.resolve() == self.index.resolve():
             raise ConfigError("seeds and index must be different folders.")
 
@@ -97,6 +121,18 @@ class Settings:
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)
+
+
+def _check_generator(generator: str, model: str) -> None:
+    if not generator.lower().startswith(("http://", "https://")):
+        return
+    from urllib.parse import urlsplit
+
+    if not urlsplit(generator).hostname:
+        raise ConfigError(f"Invalid setting: generator {generator!r} is not a URL (like http://localhost:11434/v1).")
+    if not model:
+        raise ConfigError("Invalid setting: a generator URL needs the model name to ask for: set "
+                          "ASSISTANT_GENERATOR_MODEL (for Ollama, a name from `ollama list`).")
 
 
 def _parse(name: str, raw: str, kind: type) -> object:

@@ -313,6 +313,8 @@ def _line_sentences(text: str, start: int, end: int) -> list[Span]:
     if start >= end:
         return []
     line = text[start:end]
+    if line.startswith("|") and line.endswith("|"):  # a table row is one unit: "| Price (incl. VAT) | £59 |"
+        return [Span(start, end)]
     pieces: list[tuple[int, int, bool]] = []  # (start, end, ends_inside_quote)
     cur = 0
     for m in _TERMINAL.finditer(line):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import re
 import threading
 from functools import lru_cache
@@ -111,14 +112,16 @@ def set_threads(threads: int) -> None:
 class SentenceTransformerEmbedder:
     """A sentence-transformers model from a local folder. The model loads on first use."""
 
-    def __init__(self, path: Path, threads: int = 2, batch_size: int = 32, bf16: bool = False) -> None:
+    def __init__(self, path: Path, threads: int = 2, batch_size: int = 32, bf16: bool = False,
+                 label: str = "") -> None:
         self.path = Path(path)
         if not (self.path / "modules.json").exists() and not (self.path / "config.json").exists():
             raise ModelError(f"{self.path} is not a sentence-transformers model folder.")
         self.threads = threads
         self.batch_size = batch_size
         self.bf16 = bf16
-        self.name = f"sentence-transformers:{self.path.name}:{_folder_digest(self.path)}" + (":bf16" if bf16 else "")
+        label = label or self.path.name  # a hub name ("BAAI/bge-small-en-v1.5"), or the folder's name
+        self.name = f"sentence-transformers:{label}:{_folder_digest(self.path)}" + (":bf16" if bf16 else "")
         self.texts_encoded = 0
         self._model = None
         self._lock = threading.Lock()
@@ -187,15 +190,34 @@ class SentenceTransformerEmbedder:
             lengths = batch["attention_mask"].sum(dim=1).tolist()
             offsets = batch["offset_mapping"].numpy()
             special = batch["special_tokens_mask"].numpy().astype(bool)
+            after = _after_pooling(model)
             for j, r in enumerate(rows):
                 n = lengths[j]
                 vectors[r] = text_vectors[j]
-                pooled[r] = pool_spans(tokens[j, :n], offsets[j, :n], special[j, :n], spans[r], text_vectors[j])
+                if not after:
+                    pooled[r] = pool_spans(tokens[j, :n], offsets[j, :n], special[j, :n], spans[r], text_vectors[j])
+                    continue
+                # a model with layers after pooling (a Dense projection): the span means go through them too
+                spanned = pool_spans(tokens[j, :n], offsets[j, :n], special[j, :n], spans[r], tokens[j, :n].mean(0))
+                with torch.inference_mode():
+                    projected = {"sentence_embedding": torch.from_numpy(spanned)}
+                    for module in after:
+                        projected = module(projected)
+                    found = projected["sentence_embedding"].float().numpy()
+                pooled[r] = found / np.maximum(np.linalg.norm(found, axis=1, keepdims=True), 1e-12)
         self.texts_encoded += len(texts)
         return vectors, _stack(pooled, self.dim)
 
     def count_tokens(self, text: str) -> int:
         return _count_tokens(self, text)
+
+
+def _after_pooling(model) -> list:
+    """The modules of a SentenceTransformer after its Pooling module that change the vector (a Dense
+    projection), if any; Normalize is left out (span vectors are normalised anyway)."""
+    names = [type(m).__name__ for m in model]
+    after = list(model)[names.index("Pooling") + 1 :] if "Pooling" in names else []
+    return after if any(type(m).__name__ != "Normalize" for m in after) else []
 
 
 def _stack(parts: list, dim: int) -> np.ndarray:
@@ -383,9 +405,18 @@ def _counting_tokenizer(path: Path):
 
 
 def _model_shape(path: Path) -> tuple[int, int]:
-    """(the model's token window, its vector size), from the model folder's configs."""
-    config = _read_json(path / "sentence_bert_config.json")
-    return int(config.get("max_seq_length", 256)), int(_read_json(path / "config.json").get("hidden_size", 384))
+    """(the model's token window, its vector size), from the model folder's configs: the window is
+    sentence-transformers' max_seq_length (else the transformer's positions, less the specials), the
+    size the last Dense layer's output when the model has one (else the transformer's hidden size)."""
+    config = _read_json(path / "config.json")
+    window = _read_json(path / "sentence_bert_config.json").get("max_seq_length") or min(
+        int(config.get("max_position_embeddings", 514)) - 2, 512)
+    dim = int(config.get("hidden_size", config.get("d_model", 384)))
+    modules = _read_json(path / "modules.json")
+    for module in modules if isinstance(modules, list) else []:
+        if str(module.get("type", "")).endswith("Dense"):
+            dim = int(_read_json(path / module.get("path", "") / "config.json").get("out_features", dim))
+    return int(window), dim
 
 
 def _ort_version() -> str:
@@ -517,8 +548,6 @@ def _features(text: str) -> list[str]:
 
 
 def _read_json(path: Path) -> dict:
-    import json
-
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -539,13 +568,73 @@ def _folder_digest(path: Path) -> str:
 
 @lru_cache(maxsize=4)
 def shared_embedder(model: str = "", threads: int = 2, batch_size: int = 32, backend: str = "torch",
-                    cache: str = "") -> SentenceTransformerEmbedder | OnnxEmbedder:
+                    cache: str = "", query_prefix: str = "", passage_prefix: str = "") -> Embedder:
     """One model per process and setting: every Assistant with the same settings shares it."""
-    path = Path(model) if model else packaged_model_path()
+    path, label = model_path(model)
     backend = resolve_backend(backend)
     if backend in ("torch", "torch-bf16"):
-        return SentenceTransformerEmbedder(path, threads=threads, batch_size=batch_size, bf16=backend == "torch-bf16")
-    if backend in ("onnx", "onnx-int8"):
-        return OnnxEmbedder(path, threads=threads, batch_size=batch_size, quantize=backend == "onnx-int8",
-                            cache=Path(cache) if cache else None)
-    raise ModelError(f"Unknown embedding backend {backend!r}: use one of {', '.join(BACKENDS)}.")
+        inner = SentenceTransformerEmbedder(path, threads=threads, batch_size=batch_size,
+                                            bf16=backend == "torch-bf16", label=label)
+    elif backend in ("onnx", "onnx-int8"):
+        inner = OnnxEmbedder(path, threads=threads, batch_size=batch_size, quantize=backend == "onnx-int8",
+                             cache=Path(cache) if cache else None)
+    else:
+        raise ModelError(f"Unknown embedding backend {backend!r}: use one of {', '.join(BACKENDS)}.")
+    return Prefixed(inner, query_prefix, passage_prefix) if query_prefix or passage_prefix else inner
+
+
+def model_path(model: str, what: str = "embedding model", setting: str = "ASSISTANT_MODEL") -> tuple[Path, str]:
+    """(the folder of the model `model` names, its label for the index fingerprint).
+
+    "" is the packaged all-MiniLM-L6-v2; an existing folder is used as it is; anything else is a model
+    name looked up in the Hugging Face cache (also as sentence-transformers/NAME). Nothing is fetched
+    while HF_HUB_OFFLINE=1 (the default, set on import): a name not on disk is an error that says what
+    was tried and how to get the model."""
+    if not model:
+        return packaged_model_path(), ""
+    folder = Path(model).expanduser()
+    if folder.is_dir():
+        return folder, ""
+    tried = [f"the folder {folder.resolve()}"]
+    if not model.startswith((".", "/", "~")):  # a path that is not there is not a model name either
+        from huggingface_hub import snapshot_download
+        from huggingface_hub.constants import HF_HUB_CACHE, HF_HUB_OFFLINE
+
+        names = [model] + ([f"sentence-transformers/{model}"] if "/" not in model else [])
+        for name in names:
+            try:
+                return Path(snapshot_download(name, local_files_only=HF_HUB_OFFLINE)), name
+            except Exception:  # noqa: BLE001 - not cached, not a valid name, or the download failed
+                tried.append(f"{name} in the Hugging Face cache ({HF_HUB_CACHE})")
+    raise ModelError(
+        f"The {what} {model!r} is not on disk (tried {'; '.join(tried)}). The assistant runs offline "
+        f"(HF_HUB_OFFLINE=1): point {setting} at a folder holding a sentence-transformers model, or "
+        f"download it once with network access (HF_HUB_OFFLINE=0 hf download {model}, or run once with "
+        "HF_HUB_OFFLINE=0 set), after which it is found offline.")
+
+
+class Prefixed:
+    """An embedder with the prefixes some models are trained with (e5: "query: " / "passage: "; bge: an
+    instruction before queries): `encode` (questions, and the sentences and claims compared with them)
+    gets `query`, `encode_passages` (the index) gets `passage`, with span offsets shifted to match.
+    Both are in `name`, so the index fingerprint changes with them."""
+
+    def __init__(self, inner: Embedder, query: str = "", passage: str = "") -> None:
+        self.inner, self.query, self.passage = inner, query, passage
+        self.name = f"{inner.name}:prefixes={json.dumps([query, passage])}"
+        self.dim, self.max_tokens = inner.dim, inner.max_tokens
+
+    @property
+    def texts_encoded(self) -> int:
+        return self.inner.texts_encoded
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        return self.inner.encode([self.query + t for t in texts])
+
+    def encode_passages(self, texts: list[str], spans: list[Spans]) -> tuple[np.ndarray, np.ndarray]:
+        shift = len(self.passage)
+        return self.inner.encode_passages([self.passage + t for t in texts],
+                                          [[(a + shift, b + shift) for a, b in row] for row in spans])
+
+    def count_tokens(self, text: str) -> int:
+        return self.inner.count_tokens(self.passage + text)

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
-from . import aliases, store
+from . import aliases, generate, store
 from . import answer as answerer
 from . import index as indexer
 from . import search as retriever
@@ -22,6 +22,7 @@ from .embed import Embedder, shared_embedder
 from .errors import AssistantError, DamagedIndexError, IndexWriteError, QuestionError
 from .question import analyse as understand
 from .reader import Reader, shared_reader
+from .rerank import Reranker, shared_reranker
 from .types import Answer, BuildReport, Hit, Question
 
 log = logging.getLogger(__name__)
@@ -42,19 +43,16 @@ class Assistant:
         *,
         settings: Settings | None = None,
         embedder: Embedder | None = None,
-        generator: str | Path | None = None,
+        generator: str | Path | None = None,  # a local folder or an http(s):// URL (Settings.generator)
         auto_refresh: bool | None = None,
         **overrides: object,
     ) -> None:
         base = settings or Settings.from_env()
-        changes = {"seeds": seeds, "index": index, "auto_refresh": auto_refresh, **overrides}
+        changes = {"seeds": seeds, "index": index, "auto_refresh": auto_refresh,
+                   "generator": None if generator is None else str(generator), **overrides}
         self.settings = base.with_(**{k: v for k, v in changes.items() if v is not None})
         self._embedder = embedder
-        self._generator = None
-        if generator is not None:
-            from .generate import Generator
-
-            self._generator = Generator(generator, threads=self.settings.threads)
+        self._generator = generate.from_settings(self.settings)
         self._cache: retriever.VectorCache | None = None
         self._snapshot: store.Snapshot | None = None
         self._introductions: tuple[str, dict] = ("", {})  # (generation, aliases.introductions of it)
@@ -70,7 +68,8 @@ class Assistant:
     def embedder(self) -> Embedder:
         if self._embedder is None:
             s = self.settings
-            self._embedder = shared_embedder(s.model, s.threads, s.batch_size, s.embed_backend, s.model_cache)
+            self._embedder = shared_embedder(s.model, s.threads, s.batch_size, s.embed_backend, s.model_cache,
+                                             s.query_prefix, s.passage_prefix)
         return self._embedder
 
     @property
@@ -173,14 +172,27 @@ class Assistant:
         k = s.k if k is None else k
         if k < 1:
             raise QuestionError("k must be at least 1.")
+        if not s.reranker:
+            return self._search(question, k, s.rescore)
+        depth = max(k, s.rerank_candidates)
+        hits = self._search(question, depth, max(s.rescore, depth))
+        return self.reranker.rerank(question.query, hits, k)
+
+    def _search(self, question: Question, k: int, rescore: int) -> list[Hit]:
+        s = self.settings
         try:
-            return retriever.search(self.snapshot(), self.vectors, question, k, s.candidates, s.rescore, s.rrf_k)
+            return retriever.search(self.snapshot(), self.vectors, question, k, s.candidates, rescore, s.rrf_k)
         except DamagedIndexError as exc:
             # a Milvus generation dropped under us (by another process's build): load the current one, once
             log.warning("%s", exc)
             with self._load_lock:
                 self._snapshot = None
-            return retriever.search(self.snapshot(), self.vectors, question, k, s.candidates, s.rescore, s.rrf_k)
+            return retriever.search(self.snapshot(), self.vectors, question, k, s.candidates, rescore, s.rrf_k)
+
+    @property
+    def reranker(self) -> Reranker | None:
+        """The cross-encoder that reorders retrieved passages, when Settings.reranker names one."""
+        return shared_reranker(self.settings.reranker) if self.settings.reranker else None
 
     def introductions(self) -> dict[str, set[tuple[str, str]]]:
         """How the documents introduce people ("German Chancellor Friedrich Merz"), for resolving
@@ -190,33 +202,36 @@ class Assistant:
             self._introductions = (snap.generation, aliases.introductions(p.text for p in snap.passages))
         return self._introductions[1]
 
-    def ask(self, question: str, history: History | None = None, k: int | None = None) -> Answer:
+    def ask(self, question: str, history: History | None = None, k: int | None = None,
+            cancel: threading.Event | None = None) -> Answer:
         """Answer from the documents with [n] citations, or say plainly that they don't answer it."""
         final = None
-        for part in self.ask_stream(question, history, k):
+        for part in self.ask_stream(question, history, k, cancel=cancel):
             final = part
         assert isinstance(final, Answer)
         return final
 
-    def ask_stream(self, question: str, history: History | None = None, k: int | None = None
-                   ) -> Iterator[str | Answer]:
+    def ask_stream(self, question: str, history: History | None = None, k: int | None = None,
+                   cancel: threading.Event | None = None) -> Iterator[str | Answer]:
         """Yield the answer's text as it is produced, then the final, verified Answer as the last item.
 
         With a generator the streamed text is the model's raw output; the final Answer holds only what
-        survived verification (or the extractive answer), so show `Answer.text` once it arrives."""
+        survived verification (or the extractive answer, with the reason in `note`), so show
+        `Answer.text` once it arrives. Setting `cancel` stops the generator (a new question was asked)."""
         cleaned = clean_question(question, self.settings.max_question_chars)
         asked, hits = self.evidence(cleaned, history, k)
         composed = answerer.compose(asked, hits, _previous_answer(history), self.vectors, self.introductions(),
                                     reader=self.reader)
         extractive = answerer.verify(composed, self.vectors)
         if self._generator is not None and hits:
-            generated = yield from self._generate(cleaned, asked.query, hits)
-            if generated is not None and generated.answered:
+            generated, why = yield from self._generate(cleaned, asked.query, hits, cancel)
+            if generated is not None:
                 yield generated
                 return
             extractive = replace(extractive, answerer="extractive",
-                                 note=(extractive.note + "; " if extractive.note else "")
-                                 + "the generator's answer was not supported by the passages")
+                                 note=f"{why}; the answer below is quoted from the documents instead"
+                                 + (f" ({extractive.note})" if extractive.note else ""))
+            log.info("generator fallback: %s", why)
         else:
             for claim, numbers in answerer.claims(extractive.text):
                 yield claim + "".join(f" [{n}]" for n in numbers) + " "
@@ -236,18 +251,31 @@ class Assistant:
         self.vectors.encode([t for t in (asked.query, asked.predicate) if t])
         return asked, self._retrieve(asked, k=max(k or self.settings.k, 6))
 
-    def _generate(self, question: str, query: str, hits: list[Hit]):
-        """Stream the generator's text; return its verified Answer, or None when it failed."""
+    def _generate(self, question: str, query: str, hits: list[Hit], cancel: threading.Event | None):
+        """Stream the generator's text; return (its verified Answer, "") or (None, why it is not used)."""
+        gen = self._generator
+        if cancel is not None and cancel.is_set():
+            return None, "the question was replaced by a new one before the model was asked"
+        numbered = generate.numbered(hits, self.settings.generator_context_chars)
         pieces: list[str] = []
         try:
-            for piece in self._generator.stream(question, hits):
+            for piece in gen.stream(question, numbered, query, cancel):
                 pieces.append(piece)
                 yield piece
         except AssistantError as exc:
             log.warning("%s", exc)
-            return None
-        raw = Answer("".join(pieces).strip(), list(hits), True, query, "generative")
-        return answerer.verify(raw, self.vectors)
+            return None, str(exc)
+        raw = Answer("".join(pieces).strip(), list(numbered), True, query, gen.label)
+        if not raw.text:
+            return None, f"{gen.where} wrote nothing"
+        verified = answerer.verify(generate.tie_to_sentences(raw, self.vectors), self.vectors)
+        if not verified.answered:
+            return None, f"nothing {gen.where} wrote was supported by the passages it cited"
+        dropped = len(answerer.claims(raw.text)) - len(answerer.claims(verified.text))
+        if dropped:
+            verified = replace(verified, note=f"{dropped} statement{'s' if dropped > 1 else ''} the model wrote "
+                               f"{'were' if dropped > 1 else 'was'} left out: not supported by the passage cited")
+        return verified, ""
 
 
 _TERMINAL_CODES = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-_]")

@@ -26,7 +26,7 @@ _KIND_RULES = [(kind, re.compile(pattern)) for kind, pattern in [
               r"|\bwhat (?:year|month|time|century|decade)\b|\bin what year\b|\bwhat time of\b")),
     ("percent", r"\bwhat (?:percentage|percent|share|proportion|fraction)\b|\bwhat (?:\w+ )?rate\b"),
     ("quantity", (r"\bhow (?:many|much|large|big|far|old|strong|heavy|tall|high|wide|deep|hot|cold|fast|often)\b"
-                  r"|\bwhat(?: is| was| are| were)?(?: the)? (?:number|amount|size|total|temperature|price|cost|"
+                  r"|\bwhat(?: is| was| are| were)?(?: the)?(?: \w+)? (?:number|amount|size|total|temperature|price|cost|"
                   r"weight|capacity|population|length|height|distance|fee|salary|budget|limit|speed|altitude|"
                   r"elevation|depth|width)\b|\bat what (?:altitude|height|temperature|speed|age)\b")),
     ("name", r"\bwhat is the name\b|\bwhat was the name\b|\bname the\b|\bwhat was \w+ called\b"),
@@ -82,7 +82,7 @@ def _classify(q: str, low: str) -> tuple[str, str, str]:
         return "say", (m.group(1) or m.group(2) or m.group(3)).strip(), ""
     m = re.search(r"\baccording to\s+(?:the\s+)?([\w.’'\- ]+?)\s*[,?]", q)
     speaker = m.group(1).strip() if m else ""
-    clause = _clause(q).lower()
+    clause = re.sub(r"\b(what|who|where|when|how)['’]s\b", r"\1 is", _clause(q).lower())  # "what's the limit"
     if not clause:
         return "yesno", speaker, ""
     for kind, rule in _KIND_RULES:

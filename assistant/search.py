@@ -219,7 +219,8 @@ def rank(snapshot: Snapshot, found: dict[int, Features], fused: list[tuple[int, 
         # the sentence scores themselves stay plain (the answerer weighs values on its own)
         best = float(np.max(sentence_scores + w.value * f.value)) if len(f.spans) else f.passage
         score = w.sentence * best + w.passage * f.passage + w.fusion * fusion / best_fusion + w.title * f.title
-        hits.append(Hit(p.doc, p.start, p.end, p.text, score, 0, p.start, p.end, p.text, scored, (p.id,)))
+        title = snapshot.titles[row] if row < len(snapshot.titles) else ""
+        hits.append(Hit(p.doc, p.start, p.end, p.text, score, 0, p.start, p.end, p.text, scored, (p.id,), title))
     hits.sort(key=lambda h: -h.score)
     return hits
 

@@ -71,6 +71,7 @@ class Hit:
     context_text: str = ""
     sentences: tuple[Sentence, ...] = ()
     passage_ids: tuple[str, ...] = ()
+    title: str = ""  # the document title and heading the passage was embedded under (index.titles_of)
 
 
 @dataclass(frozen=True)

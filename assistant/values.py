@@ -106,8 +106,9 @@ UNIT_CLASSES = {
     "distance": re.compile(rf"\b\d[\d,.]*\s?(?:mm|cm|m|km|mi|miles?|(?:kilo|centi|milli)?met(?:er|re)s?|yards?|feet|ft)\b",
                            re.IGNORECASE),
     "size": _LENGTH,
-    "weight": re.compile(r"\b\d[\d,.]*\s?(?:mg|g|kg|t|lbs?|oz|(?:kilo|milli)?grams?|tonnes?|tons?|pounds?|ounces?|"
-                         r"stone)\b", re.IGNORECASE),
+    # unit symbols in their case ("4G" is no weight), words in any case
+    "weight": re.compile(r"\b\d[\d,.]*\s?(?:mg|g|kg|Kg|KG|t|(?i:lbs?|oz|(?:kilo|milli)?grams?|tonnes?|tons?|pounds?|"
+                         r"ounces?|stone))\b"),
     "temperature": re.compile(r"-?\b\d[\d,.]*\s?(?:°\s?[CF]?|degrees?(?:\s(?:Celsius|Fahrenheit|C|F))?)|\bgas mark \d+",
                               re.IGNORECASE),
     "speed": re.compile(r"\b\d[\d,.]*\s?(?:km/h|kph|mph|m/s|knots?|rpm|(?:kilomet(?:er|re)s|miles) (?:an|per) hour)",
@@ -131,11 +132,11 @@ def find(kind: str, text: str, question: str, unit: str = "") -> str:
     def new(candidate: str) -> bool:  # not a name or number the question already gives ("Russians" for "Russia")
         return not all(any(related(w, q) for q in q_words) for w in words(candidate))
 
-    if kind == "quantity":
-        return _quantity(text, question, unit, new)
-    if kind == "quantity" and unit in UNIT_CLASSES:
+    if kind == "quantity" and unit in UNIT_CLASSES:  # "how heavy": a weight, not "3.5 litre"
         found = [m for m in UNIT_CLASSES[unit].finditer(text) if new(m.group())]
         return nearest(found, text, question).group().strip() if found else ""
+    if kind == "quantity":
+        return _quantity(text, question, unit, new)
     if kind == "duration" and unit == "size":  # "how long is the walk?": a length or a time
         found = [m for m in [*DURATION.finditer(text), *_LENGTH.finditer(text)] if new(m.group())]
         return nearest(found, text, question).group().strip() if found else ""
@@ -175,10 +176,9 @@ def _quantity(text: str, question: str, unit: str, new) -> str:
     elif unit in MONEY_WORDS:
         found = [m for m in found if CURRENCY.search(m.group()) or CURRENCY.search(text[m.end() : m.end() + 12])
                  or CURRENCY.search(text[max(0, m.start() - 2) : m.start()])]
-    elif unit:
+    elif unit:  # "how many beds": a number of beds; not a measure ("14 minutes", "7 m"), nor a bare guess
         unit_terms = set(terms(unit))
-        found = [m for m in found if unit_terms & set(terms(" ".join(text[m.start() :].split()[:4])))] or \
-                [m for m in found if re.search(r"\d", m.group()) and re.search(r"[a-z%°]", m.group()[1:], re.IGNORECASE)]
+        found = [m for m in found if unit_terms & set(terms(" ".join(text[m.start() :].split()[:4])))]
     return nearest(found, text, question).group().strip() if found else ""
 
 
@@ -199,7 +199,8 @@ def _place(kind: str, text: str, question: str, new) -> str:
     if kind == "entity":
         return nearest(places, text, question).group().strip() if places else ""
     found = places + [m for m in _VENUE.finditer(text) if new(m.group())] + \
-        [m for m in _ROOM.finditer(text) if new(m.group())] + [m for m in PATH.finditer(text) if new(m.group())]
+        [m for m in _ROOM.finditer(text) if new(m.group())] + \
+        [m for m in PATH.finditer(text) if m.group().strip("`") not in question]  # "`~/.cache/quarry/`" for Quarry's cache
     return nearest(found, text, question).group().strip() if found else ""
 
 
@@ -218,6 +219,8 @@ def is_name(m: re.Match[str], text: str, kind: str) -> bool:
     parts = m.group().split()
     if NOT_NAMES.match(parts[0]) and len(parts) == 1:
         return False
+    if text[m.start() - 1 : m.start()] == "`":
+        return False  # code ("`Table`"), not a name
     if len(parts) == 1 and (parts[0].isupper() or "." in parts[0]) and kind not in ("who", "entity"):
         return False  # "EU", "U.S." answer "who" (an actor) but are no person's or place's name
     if kind == "name" and (len(parts) < 2 or any(p.isupper() or "." in p or p[0].isdigit() for p in parts)

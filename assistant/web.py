@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import SUPPORTED_SUFFIXES
-from .errors import AssistantError
+from .errors import AssistantError, ConfigError
 from .types import Answer, Hit
 
 if TYPE_CHECKING:  # importing gradio or the engine costs seconds: only when the app is built
@@ -145,6 +145,15 @@ def _searched(query: str) -> str:
     return f'<div class="searched">Searched for: <q>{escape(query)}</q></div>'
 
 
+def _answered_by(answer: Answer) -> str:
+    """Which answerer wrote this, and why the extractive answer stands in for a generator's, if it does."""
+    who = ("sentences quoted from the documents (extractive)" if answer.answerer == "extractive"
+           else answer.answerer.removeprefix("generative: ") + ", each sentence checked against its source")
+    note = answer.note if answer.note and answer.note not in answer.text else ""
+    return (f'<div class="answerer">Answered by {escape(who)}</div>'
+            + (f'<div class="answer-note">{escape(note[:1].upper() + note[1:])}.</div>' if note else ""))
+
+
 def render_answer(answer: Answer, message_id: str | None = None) -> str:
     """The whole assistant message: answer (or abstention) plus its sources panel, as one HTML block."""
     mid = message_id or new_message_id()
@@ -152,7 +161,7 @@ def render_answer(answer: Answer, message_id: str | None = None) -> str:
         body = f'<div class="answer-text">{render_text(answer.text, answer.citations, mid)}</div>'
         sources = "".join(render_source(h, n, mid) for n, h in enumerate(answer.citations, start=1))
         panel = (f'<details class="sources" open><summary>Sources ({len(answer.citations)})</summary>'
-                 f"{_searched(answer.query)}{sources}</details>")
+                 f"{_answered_by(answer)}{_searched(answer.query)}{sources}</details>")
         return f'<div class="answer done" id="{_attr(mid)}">{body}{panel}</div>'
     text = _MARKER.sub("", answer.text).strip() if answer.text else ""
     if not text.startswith("The documents don't say"):
@@ -162,7 +171,7 @@ def render_answer(answer: Answer, message_id: str | None = None) -> str:
     label = ('<div class="closest-label">Closest matches in the documents. They are <b>not</b> the answer.'
              "</div>" if closest else "")
     panel = (f'<details class="sources abstained" open><summary>Searched, no answer</summary>'
-             f"{_searched(answer.query)}{label}{closest}</details>")
+             f"{_answered_by(answer)}{_searched(answer.query)}{label}{closest}</details>")
     return f'<div class="answer done abstained" id="{_attr(mid)}">{body}{panel}</div>'
 
 
@@ -331,6 +340,8 @@ span.cite.pending { opacity: 0.6; cursor: default; }
 details.sources { margin-top: 10px; border-top: 1px solid var(--border-color-primary); padding-top: 6px; }
 details.sources summary { cursor: pointer; font-weight: 600; font-size: 0.9em; }
 .searched { font-size: 0.85em; opacity: 0.8; margin: 4px 0; }
+.answerer, .answer-note { font-size: 0.85em; opacity: 0.8; margin: 4px 0; }
+.answer-note { font-style: italic; }
 .source { margin: 6px 0; padding: 6px 8px; border-left: 3px solid #2563eb; border-radius: 4px;
   background: var(--background-fill-secondary); font-size: 0.9em; scroll-margin: 60px; }
 .source.closest { border-left-color: #9ca3af; }
@@ -394,6 +405,7 @@ class WebApp:
         self._docs_generation: object = None
         self._lock = threading.Lock()
         self._warm_thread: threading.Thread | None = None
+        self._turns: dict[str, threading.Event] = {}  # per browser session: set to stop its answer
 
     # -- start-up ----------------------------------------------------------------------------------
 
@@ -407,7 +419,9 @@ class WebApp:
         started = time.perf_counter()
         try:
             self.assistant.snapshot()
-            self.assistant.ask("warm up")  # loads the embedding model and the reader
+            skip = threading.Event()
+            skip.set()  # a cancelled turn: the generator (if any) is not asked
+            self.assistant.ask("warm up", cancel=skip)  # loads the embedding model and the reader
             self._refresh_documents(force=True)
         except AssistantError as exc:
             self.load_error = str(exc)
@@ -473,19 +487,41 @@ class WebApp:
 
     # -- chat ----------------------------------------------------------------------------------------
 
-    def add_question(self, question: str, conv: dict) -> tuple:
+    def stop_turn(self, session: str) -> None:
+        """The user asked a new question: the generator still writing this session's answer stops."""
+        with self._lock:
+            running = self._turns.get(session)
+        if running is not None:
+            running.set()
+
+    def _start_turn(self, session: str) -> threading.Event:
+        cancel = threading.Event()
+        with self._lock:
+            previous = self._turns.get(session)
+            self._turns[session] = cancel
+        if previous is not None:
+            previous.set()
+        return cancel
+
+    def _end_turn(self, session: str, cancel: threading.Event) -> None:
+        with self._lock:
+            if self._turns.get(session) is cancel:
+                del self._turns[session]
+
+    def add_question(self, question: str, conv: dict, session: str = "") -> tuple:
         """Show the user's question at once; the answer follows in `respond`."""
         import gradio as gr
 
         question = (question or "").strip()
         if not question:
             return gr.skip(), "", gr.skip(), gr.skip()
+        self.stop_turn(session)
         conv = _checked(conv)
         messages = conv["messages"] + [{"role": "user", "content": render_user(question)}]
         conv = {"messages": messages, "history": conv["history"]}
         return "", question, conv, messages
 
-    def respond(self, question: str, conv: dict) -> Iterator[tuple]:
+    def respond(self, question: str, conv: dict, session: str = "") -> Iterator[tuple]:
         """Stream the answer into the last message, then store the rendered answer with its sources."""
         import gradio as gr
 
@@ -506,9 +542,10 @@ class WebApp:
         yield with_last(render_waiting("Searching the documents…")), gr.skip(), gr.skip()
 
         turn: list[dict] = []
+        cancel = self._start_turn(session)
         try:
             text, final, last_push = "", None, 0.0
-            for part in self.assistant.ask_stream(question, history[-HISTORY_MESSAGES:] or None):
+            for part in self.assistant.ask_stream(question, history[-HISTORY_MESSAGES:] or None, cancel=cancel):
                 if isinstance(part, Answer):
                     final = part
                     break
@@ -528,9 +565,39 @@ class WebApp:
             log.exception("answering failed")
             content = render_error(f"Something went wrong while answering ({exc.__class__.__name__}). "
                                    "The details are in the server log.")
+        finally:
+            self._end_turn(session, cancel)
         messages = with_last(content)
         conv = {"messages": messages, "history": history + turn}
         yield messages, conv, conv
+
+    # -- the API for other programs (gradio_client) -------------------------------------------------
+
+    def api_ask(self, question: str, history: list | None = None) -> dict:
+        """Answer `question` (after the turns in `history`: {"role", "content"[, "query"]} messages);
+        the answer as JSON-able data. Errors reach the caller as their one-line message."""
+        import gradio as gr
+
+        if not self.ready.wait(timeout=600) or self.load_error:
+            raise gr.Error(self.load_error or "The assistant is still loading; try again in a minute.")
+        turns = _checked({"history": history if isinstance(history, list) else []})["history"]
+        try:
+            answer = self.assistant.ask(question, turns[-HISTORY_MESSAGES:] or None)
+        except AssistantError as exc:
+            raise gr.Error(str(exc)) from None
+        return answer_data(answer)
+
+    def api_search(self, question: str, k: int = 5) -> list[dict]:
+        """The k passages that best match `question`, best first, with exact document offsets."""
+        import gradio as gr
+
+        if not self.ready.wait(timeout=600) or self.load_error:
+            raise gr.Error(self.load_error or "The assistant is still loading; try again in a minute.")
+        try:
+            hits = self.assistant.retrieve(question, k=max(1, min(int(k), 50)))
+        except AssistantError as exc:
+            raise gr.Error(str(exc)) from None
+        return [hit_data(h) for h in hits]
 
     # -- documents -----------------------------------------------------------------------------------
 
@@ -587,6 +654,19 @@ class WebApp:
             if expect is None or Path(path).name in expect:
                 out.append(f'<div class="bad">Skipped {escape(path)}: {escape(why)}</div>')
         return "".join(out)
+
+
+def hit_data(hit: Hit) -> dict:
+    """A passage or citation as the API returns it: `text` is exactly the document's [start:end]."""
+    return {"doc": hit.doc, "start": hit.start, "end": hit.end, "text": hit.text, "score": round(hit.score, 4)}
+
+
+def answer_data(answer: Answer) -> dict:
+    """An Answer as the API returns it: marker [n] in `text` is citations[n-1]."""
+    return {"text": answer.text, "answered": answer.answered, "query": answer.query,
+            "answerer": answer.answerer, "note": answer.note,
+            "citations": [hit_data(h) for h in answer.citations],
+            "closest": [hit_data(h) for h in answer.closest]}
 
 
 def _checked(conv: Any) -> dict:
@@ -653,26 +733,41 @@ def build_app(assistant: Assistant | None = None) -> gr.Blocks:
                 upload_result = gr.HTML("", elem_id="upload-result")
                 rebuild = gr.Button("Rebuild index", elem_id="rebuild")
 
+        # The UI's own events are undocumented: out of the API page and of gradio_client's view_api, so
+        # the public API is the two named endpoints below (README: "The web app as an API"). They stay
+        # callable (by the page itself, and by tests/test_load.py driving the chat as a browser would),
+        # behind the same password as everything else.
+        ui = {"api_visibility": "undocumented"}
+
+        def add_question(question: str, conv: dict, request: gr.Request) -> tuple:
+            return app.add_question(question, conv, request.session_hash or "")
+
+        def respond(question: str, conv: dict, request: gr.Request) -> Iterator[tuple]:
+            yield from app.respond(question, conv, request.session_hash or "")
+
+        for fn in (add_question, respond):  # resolvable here (gradio is imported lazily in this module)
+            fn.__annotations__["request"] = gr.Request
+
         chat_out = [chatbot, conv, saved]
         triggers = [(box.submit, box), (ask.click, box)] + [(b.click, b) for b in examples]
         for event, source in triggers:
-            event(app.add_question, [source, conv], [box, pending, conv, chatbot], queue=False).then(
-                app.respond, [pending, conv], chat_out, concurrency_limit=CHAT_CONCURRENCY,
-                concurrency_id="chat", show_progress="hidden",
+            event(add_question, [source, conv], [box, pending, conv, chatbot], queue=False, **ui).then(
+                respond, [pending, conv], chat_out, concurrency_limit=CHAT_CONCURRENCY,
+                concurrency_id="chat", show_progress="hidden", **ui,
             )
 
         def clear() -> tuple:
             return [], empty, empty
 
-        new_chat.click(clear, None, [chatbot, conv, saved], queue=False)
-        chatbot.clear(clear, None, [chatbot, conv, saved], queue=False)
+        new_chat.click(clear, None, [chatbot, conv, saved], queue=False, **ui)
+        chatbot.clear(clear, None, [chatbot, conv, saved], queue=False, **ui)
 
         def restore(stored: Any) -> tuple:
             c = _checked(stored)
             return c["messages"], c
 
-        demo.load(restore, [saved], [chatbot, conv], queue=False)
-        demo.load(app.poll, None, [status, docs], queue=False)
+        demo.load(restore, [saved], [chatbot, conv], queue=False, **ui)
+        demo.load(app.poll, None, [status, docs], queue=False, **ui)
 
         def on_upload(items: Any, progress: gr.Progress = gr.Progress()) -> tuple:  # noqa: B008 - how Gradio injects it
             return app.upload(items, progress)
@@ -681,12 +776,21 @@ def build_app(assistant: Assistant | None = None) -> gr.Blocks:
             return app.rebuild(progress)
 
         files.upload(on_upload, [files], [upload_result, docs, files], concurrency_limit=1,
-                     concurrency_id="index", show_progress="full")
+                     concurrency_id="index", show_progress="full", **ui)
         rebuild.click(on_rebuild, None, [upload_result, docs], concurrency_limit=1, concurrency_id="index",
-                      show_progress="full")
+                      show_progress="full", **ui)
 
         timer = gr.Timer(2.0)
-        timer.tick(app.poll, None, [status, docs], queue=False, show_progress="hidden")
+        timer.tick(app.poll, None, [status, docs], queue=False, show_progress="hidden", **ui)
+
+        gr.api(app.api_ask, api_name="ask", concurrency_limit=CHAT_CONCURRENCY, concurrency_id="chat",
+               api_description="Answer a question from the documents. history: the previous turns as "
+               '[{"role": "user"|"assistant", "content": text, "query": searched query}]. Returns text with '
+               "[n] markers, citations (doc, start, end, text: marker n is citations[n-1]), answered, "
+               "query, answerer, note.")
+        gr.api(app.api_search, api_name="search", concurrency_limit=CHAT_CONCURRENCY, concurrency_id="chat",
+               api_description="The k passages that best match a question, best first: doc, start, end, "
+                               "text, score.")
 
     demo.queue(default_concurrency_limit=CHAT_CONCURRENCY, max_size=QUEUE_SIZE)
     demo.assistant_app = app  # type: ignore[attr-defined]  # for tests and launch()
@@ -721,11 +825,17 @@ def password_check(password: str) -> Callable[[str, str], bool]:
 
 
 def launch(host: str = "127.0.0.1", port: int = 7860, *, password: str | None = None,
-           assistant: Assistant | None = None, block: bool = True, quiet: bool = False) -> gr.Blocks:
-    """Serve the chat on host:port. Loopback by default; on any other address a warning is printed,
-    and a password (ASSISTANT_PASSWORD or `password`) puts a login in front of the app."""
+           assistant: Assistant | None = None, block: bool = True, quiet: bool = False,
+           no_auth: bool = False) -> gr.Blocks:
+    """Serve the chat (and its API) on host:port. Loopback by default. On any other address a password
+    (ASSISTANT_PASSWORD or `password`) puts a login in front of the app and its API; without one it
+    refuses to start (ConfigError) unless `no_auth` says to serve the documents to anyone who can reach it."""
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
     password = password or os.environ.get("ASSISTANT_PASSWORD") or None
+    if not is_loopback(host) and not password and not no_auth:
+        raise ConfigError(f"Refusing to serve on {host} without a password: anyone who can reach it could read "
+                          "your documents, in the chat or through its API. Set ASSISTANT_PASSWORD or pass "
+                          "--password, or pass --no-auth to serve without one.")
     if not is_loopback(host):
         print(f"warning: serving on {host}, reachable from other machines: anyone who can reach it can read "
               "your documents" + (" after logging in with the password." if password else

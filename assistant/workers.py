@@ -24,7 +24,14 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from .embed import Embedder, OnnxEmbedder, SentenceTransformerEmbedder, packaged_model_path, set_threads
+from .embed import (
+    Embedder,
+    OnnxEmbedder,
+    Prefixed,
+    SentenceTransformerEmbedder,
+    packaged_model_path,
+    set_threads,
+)
 from .errors import ClusterError, ModelError
 
 log = logging.getLogger(__name__)
@@ -35,10 +42,14 @@ Encode = Callable[[Embedder, list[str], list[list[tuple[int, int]]]], tuple[np.n
 
 def recipe(embedder: Embedder) -> tuple:
     """What a worker needs to make the same embedder (never the loaded model itself)."""
+    if isinstance(embedder, Prefixed):
+        inner = recipe(embedder.inner)
+        return ("object", embedder) if inner[0] == "object" else ("prefixed", inner, embedder.query, embedder.passage)
     if isinstance(embedder, SentenceTransformerEmbedder | OnnxEmbedder):
         path = "" if embedder.path.resolve() == packaged_model_path().resolve() else str(embedder.path)
         kind = "torch-bf16" if getattr(embedder, "bf16", False) else getattr(embedder, "backend", "torch")
-        return (kind, path, embedder.threads, embedder.batch_size)
+        label = embedder.name.split(":")[1] if isinstance(embedder, SentenceTransformerEmbedder) else ""
+        return (kind, path, embedder.threads, embedder.batch_size, label)
     return ("object", embedder)
 
 
@@ -46,11 +57,14 @@ def make(spec: tuple) -> Embedder:
     """The embedder a recipe describes, on this machine."""
     if spec[0] == "object":
         return spec[1]
-    kind, path, threads, batch_size = spec
+    if spec[0] == "prefixed":
+        return Prefixed(make(spec[1]), spec[2], spec[3])
+    kind, path, threads, batch_size, label = spec
     path = Path(path) if path else packaged_model_path()
     if kind in ("onnx", "onnx-int8"):
         return OnnxEmbedder(path, threads=threads, batch_size=batch_size, quantize=kind == "onnx-int8")
-    return SentenceTransformerEmbedder(path, threads=threads, batch_size=batch_size, bf16=kind == "torch-bf16")
+    return SentenceTransformerEmbedder(path, threads=threads, batch_size=batch_size, bf16=kind == "torch-bf16",
+                                       label=label)
 
 
 class _Worker:

@@ -42,3 +42,32 @@ def test_previous_turn_skips_non_text_content():
     history = [{"role": "user", "content": "first"}, {"role": "assistant", "content": {"file": "x"}},
                {"role": "assistant", "content": "answer"}]
     assert previous_turn(history) == ("first", "answer")
+
+
+def _turn(question: str, answer: str) -> list[dict]:
+    return [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+
+
+def test_it_becomes_the_place_or_thing_answered_before():
+    hut = _turn("Where do most people spend the night on the ridge walk?",
+                "Brenner Hut [1] — Most walkers spend the night at the Brenner Hut. [1]")
+    assert condense("How many beds does it have?", hut) == "How many beds does Brenner Hut have?"
+    camera = _turn("Which Fernwatch model can send photos over 4G?",
+                   "- TC-8 Pro: sends photos over 4G to the app or by email. [1]")
+    assert condense("How much does that one cost?", camera) == "How much does TC-8 Pro cost?"
+
+
+def test_it_after_a_question_about_an_action_keeps_the_context():
+    # "it" is the proposal, not a name in the answer: the previous question goes along as context
+    vote = _turn("What did Maggie Fenner propose at the meeting?", "A bar in the clubhouse [1]")
+    q = condense("Did it pass?", vote)
+    assert q.startswith("Did it pass?") and "Maggie Fenner" in q
+
+
+def test_a_bare_qualifier_narrows_the_previous_question():
+    fees = _turn("How much is an annual membership for Varnmouth City Bikes?", "£90 [1] — ... [1]")
+    assert condense("And what about for students?", fees) == \
+        "How much is an annual membership for Varnmouth City Bikes for students?"
+    # a new question word asks something new: the previous question is context, not the frame
+    oven = _turn("What oven temperature do the knots need?", "200°C [1] — ... [1]")
+    assert condense("And for how long?", oven).startswith("for how long")

@@ -539,3 +539,10 @@ def test_split_property_offsets_and_coverage(text, name, min_words, overlap, max
     assert_rebuilds(document, passages)
     assert all(HASHING.count_tokens(p.text) <= max_tokens for p in passages)
     assert all(p.text == p.text.strip() and p.text for p in passages)
+
+
+def test_a_table_row_is_one_sentence_whatever_its_full_stops():
+    text = "| Feature | A | B |\n|---|---|---|\n| Price (incl. VAT) | £5 | £9 |\nIt costs less. Really."
+    got = [text[s.start : s.end] for s in corpus.sentences(text)]
+    assert "| Price (incl. VAT) | £5 | £9 |" in got
+    assert got[-2:] == ["It costs less.", "Really."]

@@ -254,7 +254,7 @@ def start_parked_build(cfg: Settings, point: str, tmp_path: Path) -> tuple[subpr
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
     deadline = time.monotonic() + 120  # a guard against a hang, not a timing assertion
-    while not ready.exists():
+    while not ready.exists() or not ready.read_text():  # created, then written: wait for its content
         if proc.poll() is not None:
             out, err = proc.communicate()
             pytest.fail(f"the build ended (status {proc.returncode}) before reaching {point}:\n"

@@ -52,7 +52,7 @@ def test_random_model_streams_then_falls_back_to_the_extractive_answer(tmp_seeds
     streamed = [p for p in parts[:-1] if isinstance(p, str)]
     assert streamed, "the generator's text must stream"
     assert final.answerer == "extractive"
-    assert "generator" in final.note
+    assert final.note.startswith(f"nothing the local model in {tiny_model} wrote was supported")
     assert final.answered and "six o’clock" in final.text
     for c in final.citations:
         assert (tmp_seeds / c.doc).read_text(encoding="utf-8")[c.start : c.end] == c.text
@@ -72,13 +72,14 @@ def test_supported_generated_answer_is_kept(tmp_seeds, tmp_index, tiny_model, mo
     hits = a.retrieve("When does the bakery open?", k=6)
     cited = next(i for i, h in enumerate(hits, start=1) if "six o’clock" in h.text)
 
-    def fake_stream(question, hits):
+    def fake_stream(question, hits, query="", cancel=None):
         yield "The bakery on Rue Lépine opens at six o’clock every morning except Sunday. "
         yield f"[{cited}] The bakery sells spaceships. [{cited}] Extra. [99]"
 
     monkeypatch.setattr(a._generator, "stream", fake_stream)
     final = a.ask("When does the bakery open?")
-    assert final.answerer == "generative"
+    assert final.answerer == f"generative: {tiny_model.name} (local)"
+    assert final.note == "2 statements the model wrote were left out: not supported by the passage cited"
     assert final.text == "The bakery on Rue Lépine opens at six o’clock every morning except Sunday. [1]"
     assert len(final.citations) == 1
 
@@ -86,13 +87,14 @@ def test_supported_generated_answer_is_kept(tmp_seeds, tmp_index, tiny_model, mo
 def test_failing_generator_falls_back(tmp_seeds, tmp_index, tiny_model, monkeypatch):
     a = _assistant(tmp_seeds, tmp_index, tiny_model)
 
-    def broken(question, hits):
+    def broken(question, hits, query="", cancel=None):
         raise ModelError("out of memory")
         yield ""  # pragma: no cover
 
     monkeypatch.setattr(a._generator, "stream", broken)
     final = a.ask("When does the bakery open?")
     assert final.answerer == "extractive" and final.answered
+    assert final.note.startswith("out of memory; the answer below is quoted from the documents instead")
 
 
 def test_missing_generator_folder_is_a_clear_error(tmp_seeds, tmp_index, tmp_path):

@@ -31,8 +31,20 @@ OBSERVATORY = "The Quillon Observatory was founded in 1881 by the astronomer Mar
      "/var/lib/logwren/offsets.db"),
     ("The museum is at 12 Cooper's Wharf, Saltash Haven.", "Where is the museum?", "12 Cooper's Wharf"),
     ("The exhibition is in Room 204 on the second floor.", "Where is the exhibition?", "Room 204"),
+    ("- The query cache now lives in `~/.cache/quarry/`.", "Where does Quarry keep its query cache?",
+     "`~/.cache/quarry/`"),  # a path is an answer even when its words are the question's
     ("Jean-Luc de la Fontaine-Marais was the architect.", "Who was the architect?", "Jean-Luc de la Fontaine-Marais"),
     ("It was published in 1768, seven years after his death.", "How many beds does the hut have?", ""),
+    ("- A leak when the same `Table` was read from two threads.", "Who reported the leak?", ""),  # code, no name
+    # "how many X" counts X: a measure is no count of it
+    ("Bake for 12 to 14 minutes.", "How many calories are in one bun?", ""),
+    ("The depth at the quay was 7 m in 1790.", "How many ships called at the port?", ""),
+    ("The refuge has 36 beds in four dormitories.", "How many beds does it have?", "36 beds"),
+    # a unit class asked for: a number of another kind is no answer
+    ("The DH-20 comes with a 3.5 litre water tank.", "How heavy is the dehumidifier?", ""),
+    ("It weighs 13.2 kg without water.", "How heavy is the dehumidifier?", "13.2 kg"),
+    ("Bake for 12 minutes at 200°C.", "How hot should the oven be?", "200°C"),
+    ("Students can get the annual membership for £45.", "How much does a student pay a year?", "£45"),
 ])
 def test_values_of_many_forms(sentence, question, value):
     asked = questions.analyse(question)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from assistant import web
+from assistant.errors import ConfigError
 from assistant.types import Answer, Hit
 
 DOC = ("Berlin talks. “This is a truly far-reaching and substantial agreement,” Merz said. "
@@ -266,7 +267,11 @@ def test_launch_warns_off_loopback_and_puts_a_password_in_front(monkeypatch, cap
     assert calls[-1]["server_name"] == "127.0.0.1" and calls[-1]["server_port"] == 7860
     assert calls[-1]["share"] is False and calls[-1]["auth"] is None and calls[-1]["ssr_mode"] is False
 
-    web.launch("0.0.0.0", 8000)
+    with pytest.raises(ConfigError, match="Refusing to serve on 0.0.0.0 without a password.*--no-auth"):
+        web.launch("0.0.0.0", 8000)
+    served = len(calls)
+    web.launch("0.0.0.0", 8000, no_auth=True)  # said explicitly: served, with the warning
+    assert len(calls) == served + 1
     assert "warning" in capsys.readouterr().out and calls[-1]["auth"] is None
 
     monkeypatch.setenv("ASSISTANT_PASSWORD", "from-env")

@@ -82,3 +82,12 @@ def test_the_cli_flag_and_bad_addresses():
         workers.reachable("127.0.0.1:1")  # checked before ray.init, which retries a dead address for minutes
     with pytest.raises(ClusterError, match="is not a Ray address"):
         workers.reachable("nonsense")
+
+
+def test_workers_rebuild_the_drivers_embedder_from_its_recipe():
+    """The fingerprint names the model, backend and prefixes: what an actor makes must have the same name."""
+    for args in (("", 1, 32, "torch", ""), ("", 1, 32, "torch-bf16", ""), ("", 1, 32, "torch", "", "query: ", "passage: ")):
+        embedder = shared_embedder(*args)
+        spec = workers.recipe(embedder)
+        assert spec[0] != "object"  # the model travels as a recipe, never pickled with its weights
+        assert workers.make(spec).name == embedder.name

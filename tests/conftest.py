@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -111,3 +115,25 @@ class RecordingEmbedder(HashingEmbedder):
     def encode(self, texts):
         self.seen.extend(texts)
         return super().encode(texts)
+
+
+def kill_when_ready(script: str, args: list[str], where: str, tmp_path: Path) -> None:
+    """Run `script` in a child Python with `args` and a ready file's path, and SIGKILL it as soon as it
+    writes that file (it has reached `where`): a build killed at a chosen point."""
+    ready = tmp_path / f"ready-{where}"
+    proc = subprocess.Popen([sys.executable, "-c", script, *args, where, str(ready)],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120  # a guard against hanging, not a timing assertion
+        while not ready.exists():
+            if proc.poll() is not None:
+                out, err = proc.communicate()
+                pytest.fail(f"the build ended before reaching {where}: {out.decode()} {err.decode()}")
+            assert time.monotonic() < deadline, f"the build never reached {where}"
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+    assert proc.returncode == -signal.SIGKILL

@@ -7,7 +7,6 @@ import fcntl
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import textwrap
@@ -23,7 +22,7 @@ from assistant.embed import HashingEmbedder
 from assistant.errors import DamagedIndexError, IndexBusyError, NoDocumentsError
 from assistant.lexical import Lexicon
 
-from .conftest import REPO, RecordingEmbedder, write_docs
+from .conftest import REPO, RecordingEmbedder, kill_when_ready, write_docs
 
 
 def long_text(topic: str, n: int = 30) -> str:
@@ -397,25 +396,7 @@ KILLED_BUILD = textwrap.dedent(
 
 
 def run_killed_build(cfg: Settings, where: str, tmp_path: Path) -> None:
-    ready = tmp_path / f"ready-{where}"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", KILLED_BUILD, str(cfg.seeds), str(cfg.index), where, str(ready)],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 120  # a guard against hanging, not a timing assertion
-        while not ready.exists():
-            if proc.poll() is not None:
-                out, err = proc.communicate()
-                pytest.fail(f"the build ended before reaching {where}: {out.decode()} {err.decode()}")
-            assert time.monotonic() < deadline, f"the build never reached {where}"
-            time.sleep(0.02)
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate()
-    assert proc.returncode == -signal.SIGKILL
+    kill_when_ready(KILLED_BUILD, [str(cfg.seeds), str(cfg.index)], where, tmp_path)
 
 
 @pytest.mark.slow

@@ -3,8 +3,6 @@ store, incremental and atomic builds, serialised builds, and errors a user can a
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
 import subprocess
 import sys
@@ -23,7 +21,7 @@ from assistant.embed import HashingEmbedder
 from assistant.errors import ConfigError, DamagedIndexError, IndexBusyError, StoreUnavailableError
 from assistant.milvus import MilvusStore
 
-from .conftest import REPO, RecordingEmbedder, write_docs
+from .conftest import REPO, RecordingEmbedder, kill_when_ready, write_docs
 from .test_index import DOCS, long_text
 
 SEED_SETS = ("seed", "heldout", "heldout2")
@@ -201,25 +199,7 @@ KILLED_BUILD = textwrap.dedent(
 
 
 def run_killed_build(cfg: Settings, where: str, tmp_path: Path) -> None:
-    ready = tmp_path / f"ready-{where}"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", KILLED_BUILD, str(cfg.seeds), str(cfg.index), cfg.milvus_uri, where, str(ready)],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 120  # a guard against hanging, not a timing assertion
-        while not ready.exists():
-            if proc.poll() is not None:
-                out, err = proc.communicate()
-                pytest.fail(f"the build ended before reaching {where}: {out.decode()} {err.decode()}")
-            assert time.monotonic() < deadline, f"the build never reached {where}"
-            time.sleep(0.02)
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate()
-    assert proc.returncode == -signal.SIGKILL
+    kill_when_ready(KILLED_BUILD, [str(cfg.seeds), str(cfg.index), cfg.milvus_uri], where, tmp_path)
 
 
 BUILD_THEN_QUIT = textwrap.dedent(

@@ -16,6 +16,7 @@ to --json as JSON. Nothing here fails on a timing.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -24,6 +25,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +42,27 @@ def _maxrss_mb(who=resource.RUSAGE_SELF) -> float:
 
 def _pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
+
+
+@contextlib.contextmanager
+def median_document_edited(seeds: Path) -> Iterator[None]:
+    """The seed document of median size with a paragraph appended, put back as it was on exit."""
+    docs = sorted(seeds.rglob("*.txt"), key=lambda p: p.stat().st_size)
+    target = docs[len(docs) // 2]
+    original = target.read_bytes()
+    try:
+        target.write_bytes(original + b"\n\nThis paragraph was added by the benchmark to change the document.\n")
+        yield
+    finally:
+        target.write_bytes(original)
+
+
+def timed_build(assistant, out: dict, name: str) -> None:
+    """Build; record out[name_s] (seconds) and out[name_embedded] (passages embedded)."""
+    t = time.perf_counter()
+    report = assistant.build()
+    out[f"{name}_s"] = time.perf_counter() - t
+    out[f"{name}_embedded"] = report.passages_embedded
 
 
 def _folder_bytes(folder: Path) -> int:
@@ -207,25 +230,14 @@ def phase_build(a: dict) -> dict:
     out["raw_bytes"] = len(snapshot.passages) * embedder.dim * 4 + sum(len(p.text.encode()) for p in snapshot.passages)
     out["index_kind"] = type(snapshot.faiss_index).__name__
 
-    # edit one document of median size: append a sentence to it
-    docs = sorted((p for p in seeds.rglob("*.txt")), key=lambda p: p.stat().st_size)
-    target = docs[len(docs) // 2]
-    original = target.read_bytes()
     added = seeds / "bench-added.txt"
     try:
-        target.write_bytes(original + b"\n\nThis paragraph was added by the benchmark to change the document.\n")
-        t = time.perf_counter()
-        report = assistant.build()
-        out["edit_s"] = time.perf_counter() - t
-        out["edit_embedded"] = report.passages_embedded
-        added.write_text(Path(a["extra_doc"]).read_text(encoding="utf-8") if a.get("extra_doc") else
-                         "A new document added by the benchmark. " * 40, encoding="utf-8")
-        t = time.perf_counter()
-        report = assistant.build()
-        out["add_s"] = time.perf_counter() - t
-        out["add_embedded"] = report.passages_embedded
+        with median_document_edited(seeds):
+            timed_build(assistant, out, "edit")
+            added.write_text(Path(a["extra_doc"]).read_text(encoding="utf-8") if a.get("extra_doc") else
+                             "A new document added by the benchmark. " * 40, encoding="utf-8")
+            timed_build(assistant, out, "add")
     finally:
-        target.write_bytes(original)
         added.unlink(missing_ok=True)
         assistant.build()  # back to the rung's documents (not timed)
     out["maxrss_mb"] = _maxrss_mb()

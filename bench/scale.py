@@ -29,7 +29,15 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.run import _embedder, _folder_bytes, _passages, _pct, questions_for
+from bench.run import (
+    _embedder,
+    _folder_bytes,
+    _passages,
+    _pct,
+    median_document_edited,
+    questions_for,
+    timed_build,
+)
 
 
 def _maxrss_mb() -> float:
@@ -76,18 +84,10 @@ def phase_build(a: dict) -> dict:
     if settings.ray or a.get("no_edit"):
         out["maxrss_mb"] = _maxrss_mb()
         return out  # the Ray comparison is about embedding; the rest of the build is the local one
-    seeds = settings.seeds
-    docs = sorted(seeds.rglob("*.txt"), key=lambda p: p.stat().st_size)
-    target = docs[len(docs) // 2]
-    original = target.read_bytes()
     try:
-        target.write_bytes(original + b"\n\nThis paragraph was added by the benchmark to change the document.\n")
-        t = time.perf_counter()
-        report = assistant.build()
-        out["edit_s"] = time.perf_counter() - t
-        out["edit_embedded"] = report.passages_embedded
+        with median_document_edited(settings.seeds):
+            timed_build(assistant, out, "edit")
     finally:
-        target.write_bytes(original)
         assistant.build()
     out["disk_bytes_after"] = _folder_bytes(settings.index)
     out["maxrss_mb"] = _maxrss_mb()

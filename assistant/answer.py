@@ -261,9 +261,9 @@ def candidates(question: Question, hits: list[Hit], cache: VectorCache | None = 
               for s in hit.sentences}
     headers = table_headers(hits)
     out = []
-    for hit in hits:
-        absent = [e for e in present_entities if missing_entities((e,), [_about(hit)])]
-        names_missing = (len(missing_entities(question.entities, [_about(hit)]))
+    for hit, about in zip(hits, all_text):
+        absent = [e for e in present_entities if missing_entities((e,), [about])]
+        names_missing = (len(missing_entities(question.entities, [about]))
                          / len(question.entities) if question.entities else 0.0)
         for s in hit.sentences:
             text = hit.text[s.start - hit.start : s.end - hit.start]

@@ -150,13 +150,16 @@ def _continues_quote(text: str) -> bool:
 def is_heading(text: str, document_start: bool = False) -> bool:
     """A line that never answers by itself: a title or heading (a markdown heading, a line in capitals,
     one short line without a sentence's closing punctuation; a document's first line may be longer),
-    a question (an FAQ's), or a table row of labels without any figure."""
+    a question (an FAQ's), a list item all in bold (a step's heading), or a table row of labels without
+    any figure."""
     line = text.strip()
     core = line.strip("*_#` ").strip()
     if line.startswith("#") or core.endswith("?"):
         return True
-    if "\n" in line or not core or _LIST_ITEM.match(line):
+    if "\n" in line or not core:
         return False
+    if _LIST_ITEM.match(line):  # a step; unless all of it is bold: the step's heading ("2. **Install it.**")
+        return re.fullmatch(r"(\*\*|__)[^*_]+\1", _LIST_ITEM.sub("", line, count=1).strip()) is not None
     if core.startswith("|"):  # a table row of labels: no cell holds a figure
         return not any(re.match(r"[€$£¥]?\s?[-+]?\d", cell.strip()) for cell in core.split("|"))
     letters = [c for c in core if c.isalpha()]

@@ -178,8 +178,17 @@ def _quantity(text: str, question: str, unit: str, new) -> str:
                  or CURRENCY.search(text[max(0, m.start() - 2) : m.start()])]
     elif unit:  # "how many beds": a number of beds; not a measure ("14 minutes", "7 m"), nor a bare guess
         unit_terms = set(terms(unit))
-        found = [m for m in found if unit_terms & set(terms(" ".join(text[m.start() :].split()[:4])))]
+        found = [m for m in found if unit_terms & set(terms(" ".join(text[m.start() :].split()[:4])))
+                 or unit_terms & set(terms(_label(text, m.start())))]  # "Beds: 42 in dormitories"
     return nearest(found, text, question).group().strip() if found else ""
+
+
+def _label(text: str, at: int) -> str:
+    """The label of a "Label: value" line or item that the position `at` is the value of ("Beds" in
+    "Beds: 42 in dormitories"), or ""."""
+    line = text[: at].rsplit("\n", 1)[-1]
+    match = re.fullmatch(r"[\s*•\-|]*([^:.;!?]{1,40}):[\s*]*", line)
+    return match.group(1) if match else ""
 
 
 def _inside_date(m: re.Match[str], text: str) -> bool:

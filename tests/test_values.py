@@ -40,6 +40,8 @@ OBSERVATORY = "The Quillon Observatory was founded in 1881 by the astronomer Mar
     ("Bake for 12 to 14 minutes.", "How many calories are in one bun?", ""),
     ("The depth at the quay was 7 m in 1790.", "How many ships called at the port?", ""),
     ("The refuge has 36 beds in four dormitories.", "How many beds does it have?", "36 beds"),
+    ("Beds: 42 in dormitories, plus 6 double rooms", "How many beds does it have?", "42"),  # a labelled value
+    ("Opened: 1921, 14 rooms", "How many beds does it have?", ""),  # the label is another thing
     # a unit class asked for: a number of another kind is no answer
     ("The DH-20 comes with a 3.5 litre water tank.", "How heavy is the dehumidifier?", ""),
     ("It weighs 13.2 kg without water.", "How heavy is the dehumidifier?", "13.2 kg"),
@@ -79,6 +81,8 @@ def test_question_kind_comes_from_the_asking_clause(question, kind):
     ("| Price (RRP) | €179 | €299 | €549 |", False),
     ("The museum has no car park of its own.", False),
     ("1. Install the server.", False),
+    ("2. **Install the server.**", True),  # a step's heading: its body follows
+    ("- **Seats:** 12 at the bar", False),
 ])
 def test_titles_questions_and_label_rows_never_answer_alone(line, heading):
     assert answerer.is_heading(line) is heading

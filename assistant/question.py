@@ -104,12 +104,15 @@ def _speaks(who: str) -> bool:
 
 
 def _unit(low: str, kind: str) -> str:
-    """What a "how many X" question counts, or the money word of "how much money"; "town" for
-    "which city / town / capital"; "elapsed" for "how long has ..."; "" otherwise."""
+    """What a "how many X" question counts, or the money word of "how much money" ("amount" for another
+    "how much": a measure or a sum, not a count); "town" for "which city / town / capital"; "elapsed" for
+    "how long has ..."; "clock" for "what time"; "" otherwise."""
     if kind == "entity":
         return "town" if re.search(r"\b(?:city|town|capital)\b", low) else ""
     if kind == "duration" and re.search(r"\bhow long (?:has|have|had)\b", low):
         return "elapsed"
+    if kind == "when" and re.search(r"\b(?:what|which) times?\b", low):
+        return "clock"  # "what time does it start?": a time of day, not a date
     if kind != "quantity" and not (kind == "duration" and re.search(r"\bhow long is\b", low)):
         return ""
     if re.search(r"\bhow much (?:does|do|did|will|would|is|are|was|were)\b.*\b(?:cost|pay|charge|spend|earn)\b"
@@ -119,9 +122,9 @@ def _unit(low: str, kind: str) -> str:
         if re.search(pattern, low):
             return unit
     m = re.search(r"\bhow (many|much)\s+([a-z]+)", low)
-    if not m or m.group(2) in STOPWORDS:
-        return ""
-    return m.group(2) if m.group(1) == "many" or m.group(2) in MONEY_WORDS else ""
+    if m and m.group(2) not in STOPWORDS and (m.group(1) == "many" or m.group(2) in MONEY_WORDS):
+        return m.group(2)
+    return "amount" if m and m.group(1) == "much" else ""  # "how much cardamom / were the quotes": not a count
 
 
 # "how far", "how heavy", "what temperature": the kind of unit that answers them (values.UNIT_CLASSES)

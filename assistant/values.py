@@ -48,6 +48,7 @@ DATE = re.compile(
     r"|\b(?:at\s)?(?:\d{1,2}(?::\d\d)?\s?(?:a\.m\.|p\.m\.|am|pm)|\d{1,2}:\d\d|(?:" + NUMBER_WORDS + r"|\d{1,2})"
     r"\so[’']clock)\b"
 )
+CLOCK = re.compile(r"\d:\d\d|\d\s?(?:a\.m\.|p\.m\.|am|pm)\b|o[’']clock|\bnoon\b|\bmidnight\b", re.IGNORECASE)
 # a number, optionally with a currency before it and a unit or scale word after it
 _CURRENCY_SIGN = r"[€$£¥₹]|\b(?:USD|EUR|GBP|CHF|JPY|US\$|A\$|C\$)\s?"
 _UNIT = (r"%|°\s?[CF]\b|per\s?cent\b|percent\b|(?:billion|million|thousand|trillion|bn)\b"
@@ -153,7 +154,7 @@ def find(kind: str, text: str, question: str, unit: str = "") -> str:
                           and re.search(MONTHS, m.group())]  # "in March 2025", not a bare year
         return nearest(found, text, question).group().strip() if found else ""
     if kind == "when":
-        found = [m for m in DATE.finditer(text) if new(m.group())]
+        found = [m for m in DATE.finditer(text) if new(m.group()) and (unit != "clock" or CLOCK.search(m.group()))]
         return nearest(found, text, question).group().strip() if found else ""
     if kind == "where" or (kind == "entity" and unit == "town"):
         return _place(kind, text, question, new)
@@ -173,6 +174,9 @@ def _quantity(text: str, question: str, unit: str, new) -> str:
     found = [m for m in found if m.group().strip()]
     if unit == "percent":
         found = [m for m in found if re.search(r"%|\bper ?cent", m.group() + text[m.end() : m.end() + 9])]
+    elif unit == "amount":  # "how much X": a number with a unit or a currency, not a bare count ("three")
+        found = [m for m in found if re.search(r"\d\D*[^\d\s,.–-]", m.group()) or CURRENCY.search(m.group())
+                 or CURRENCY.search(text[max(0, m.start() - 2) : m.start()])]
     elif unit in MONEY_WORDS:
         found = [m for m in found if CURRENCY.search(m.group()) or CURRENCY.search(text[m.end() : m.end() + 12])
                  or CURRENCY.search(text[max(0, m.start() - 2) : m.start()])]

@@ -47,6 +47,12 @@ OBSERVATORY = "The Quillon Observatory was founded in 1881 by the astronomer Mar
     ("It weighs 13.2 kg without water.", "How heavy is the dehumidifier?", "13.2 kg"),
     ("Bake for 12 minutes at 200°C.", "How hot should the oven be?", "200°C"),
     ("Students can get the annual membership for £45.", "How much does a student pay a year?", "£45"),
+    # "how much" asks for a measure or a sum, "what time" for a time of day
+    ("He presented three quotes and chose the one at £18,400.", "How much were the boat quotes?", "£18,400"),
+    ("He presented three quotes.", "How much were the boat quotes?", ""),
+    ("Add 2 tsp ground cardamom to the flour.", "How much cardamom goes into the dough?", "2 tsp"),
+    ("The date of the spring regatta is 17 May.", "What time does the spring regatta start?", ""),
+    ("The regatta starts at 9:30 on 17 May.", "What time does the spring regatta start?", "at 9:30"),
 ])
 def test_values_of_many_forms(sentence, question, value):
     asked = questions.analyse(question)

@@ -26,6 +26,9 @@ _BARE = re.compile(r"^\s*(why|how|when|where|who|what|which|really|how so|how co
 History = list[dict]
 
 
+_PREPOSITION = r"(?:in|at|on|for|from|outside|inside|within|near|to|by|during|after|before|without|with)"
+
+
 def previous_turn(history: History | None) -> tuple[str, str]:
     """The last (user question, assistant answer) pair in the chat history."""
     question, answer = "", ""
@@ -117,7 +120,13 @@ def resolve(question: str, history: History | None, previous_query: str = "") ->
         new = question_entities(rest) or [rest]
         old = question_entities(prev)
         if old and len(rest.split()) <= 4 and question_entities(rest):
-            swapped = prev.replace(old[0], new[0], 1)
+            # "And in London?" after "... for trips outside the UK?": the phrase, preposition and all
+            phrases = [re.search(rf"\b{_PREPOSITION}\s+(?:the\s+)?{re.escape(name)}", prev) for name in old]
+            phrase = next((p for p in phrases if p), None)
+            if phrase and re.match(rf"{_PREPOSITION}\s", rest):
+                swapped = prev[: phrase.start()] + rest + prev[phrase.end() :]
+            else:
+                swapped = prev.replace(old[0], new[0], 1)
             return swapped, swapped
         if len(rest.split()) <= 4 and not _ASKS.search(rest):
             # "And for students?" narrows the previous question rather than replacing its subject

@@ -71,3 +71,13 @@ def test_a_bare_qualifier_narrows_the_previous_question():
     # a new question word asks something new: the previous question is context, not the frame
     oven = _turn("What oven temperature do the knots need?", "200°C [1] — ... [1]")
     assert condense("And for how long?", oven).startswith("for how long")
+
+
+def test_a_follow_up_place_replaces_the_phrase_it_stands_for():
+    # "in London" takes the place of "outside the UK", preposition and all, not of the bare name
+    limit = _turn("What's the hotel limit per night for trips outside the UK?", "Outside the UK: £160 [1]")
+    assert condense("And in London?", limit) == "What's the hotel limit per night for trips in London?"
+    elected = _turn("When was Merz elected in Germany?", "In 2025 [1]")
+    assert condense("And in France?", elected) == "When was Merz elected in France?"
+    beds = _turn("How many beds does the Brenner Hut have?", "42 [1]")
+    assert condense("And the Seewinkel Hut?", beds) == "How many beds does the Seewinkel Hut have?"

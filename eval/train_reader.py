@@ -6,21 +6,28 @@ embeddings and the bottom layers stay frozen, so their outputs are computed once
 only the top layer(s) and the head are trained, with a listwise loss (softmax over one question's
 candidates, the right ones as the target).
 
-`--no-answer` adds a "no answer" option of fixed score 0 to each softmax (as SQuAD 2.0 readers do): the
-target of the dev sets' unanswerable questions, and of every answerable training question asked again with
-its right candidates taken away (weight `--gone-weight`). Measured on 2026-12-02 (held out, 162 answerable
-and 43 unanswerable questions): with it, top-1 fell from 0.690 to 0.617 and the best score told answerable
-from unanswerable questions no better than the plain cosine did (AUC 0.68 against 0.72), so the shipped
-reader is trained without it. The held-out figures report that AUC for every variant.
+`--pointwise W` adds a per-pair logistic loss (weight W) to the listwise one: every candidate is labelled
+answers / does not answer, and the unanswerable questions' candidates are all "does not answer", so the
+score itself says whether a sentence answers (0 = even odds). The shipped reader is trained this way.
 
-Data: a dump of eval.fit_answer (`--dump`, dev sets only): answerable records with at least one right and
-one wrong candidate. About 15% of the questions (by a hash of set/id) are held out to report top-1
-accuracy (the top-scored candidate is a right one) against the packaged model's question-sentence cosine.
-Sets are weighted by 1/sqrt(size) so the biggest (wiki-train) does not dominate.
+`--no-answer` instead adds a "no answer" option of fixed score 0 to each softmax (as SQuAD 2.0 readers
+do). Measured on 2026-12-02 on the earlier data (held out, 162 answerable and 43 unanswerable questions):
+top-1 fell from 0.690 to 0.617 and the best score told answerable from unanswerable questions no better
+than the plain cosine did (AUC 0.68 against 0.72), so it is not used.
 
-    .venv/bin/python -m eval.fit_answer --dry-run --dump .eval-cache/reader_train.jsonl  # the data
-    .venv/bin/python -m eval.train_reader                                           # trains, reports
-    .venv/bin/python -m eval.train_reader --data ... --top 1 2 --ship 2             # and writes assistant/reader/
+Data: dumps of eval.fit_answer (`--dump`) of the training sets, wiki-train and genres-train (eval/train/,
+written in bulk by helpers blind to the code): answerable records with at least one right and one wrong
+candidate, and (with --pointwise) unanswerable ones. The dev sets the answer weights are fitted on
+(eval/fit_answer.py: seed, heldout, genres-dev, fanoutqa dev) are not used, so the fit sees the reader as
+it reads questions it never trained on; no test record is used anywhere. About 15% of the questions (by a
+hash of set/id) are held out to report top-1 accuracy (the top-scored candidate is a right one) against
+the packaged model's question-sentence cosine, and the AUC of the best score, answerable against
+unanswerable questions. Sets are weighted by 1/sqrt(size) so the biggest does not dominate.
+
+    .venv/bin/python -m eval.fit_answer --sets wiki-train --dump .eval-cache/reader_wiki_train.jsonl
+    .venv/bin/python -m eval.fit_answer --sets genres-train --dump .eval-cache/reader_genres_train.jsonl
+    .venv/bin/python -m eval.train_reader --data .eval-cache/reader_wiki_train.jsonl \
+        .eval-cache/reader_genres_train.jsonl --pointwise 1 --top 3 4 --ship 3   # trains, reports, writes assistant/reader/
 
 Deterministic for a given data file (seeded; one thread pool of 2).
 """
@@ -177,7 +184,7 @@ class Top(nn.Module):
 
 
 def train(model, top_first: int, train_q: list[dict], cache: dict[int, list], epochs: int, seed: int,
-          lr: float, no_answer: bool = False, questions_per_step: int = 4) -> Top:
+          lr: float, no_answer: bool = False, pointwise: float = 0.0, questions_per_step: int = 4) -> Top:
     torch.manual_seed(seed)
     top = Top(model, top_first)
     top.train()
@@ -201,9 +208,14 @@ def train(model, top_first: int, train_q: list[dict], cache: dict[int, list], ep
             loss, at = torch.zeros(()), 0
             for q in qs:
                 s, y = scores[at: at + len(q["pairs"])], torch.tensor(q["target"])
+                at += len(q["pairs"])
+                if pointwise:  # every pair on its own: does this sentence answer the question (calibrated)
+                    loss = loss + pointwise * q["weight"] * nn.functional.binary_cross_entropy_with_logits(
+                        s, y.float(), reduction="sum") / len(s) * 2
+                if not y.any() and not no_answer:
+                    continue  # an unanswerable question has nothing to rank
                 if no_answer:
                     s, y = torch.cat([s, NO_ANSWER]), torch.cat([y, torch.tensor([not any(q["target"])])])
-                at += len(q["pairs"])
                 loss = loss + q["weight"] * (torch.logsumexp(s, 0) - torch.logsumexp(s[y], 0))
             loss = loss / len(qs)
             opt.zero_grad()
@@ -287,11 +299,13 @@ def write(top: Top, k: int, folder: Path, sets, results, train_q, held, sizes, n
         "max_length": MAX_LENGTH,
         "dtype": "float16",
         "date": datetime.date.today().isoformat(),
-        "training": {"by": "eval/train_reader.py", "data": "eval.fit_answer --dump (dev records only)",
+        "training": {"by": "eval/train_reader.py", "data": "eval.fit_answer --dump of the sets " + ", ".join(sorted(sizes)),
                      "questions": len(train_q), "pairs": n_train_pairs, "per_set": dict(sorted(sizes.items())),
                      "epochs": args.epochs, "lr": args.lr, "seed": args.seed, "no_answer": args.no_answer,
                      "gone_weight": args.gone_weight if args.no_answer else None,
-                     "loss": "listwise softmax, sets weighted 1/sqrt(size)"
+                     "pointwise": args.pointwise,
+                     "loss": "listwise softmax" + (f" + {args.pointwise} x per-pair logistic" if args.pointwise else "")
+                             + ", sets weighted 1/sqrt(size)"
                              + (" with a 'no answer' option of score 0" if args.no_answer else ""), "candidates_per_question": PER_QUESTION},
         "heldout": {"questions": len(held), "rule": f"sha256(set/id) % 100 < {HELDOUT_PERCENT}",
                     "n": {s: {"answerable": results["cosine"][s]["n"], "unanswerable": results["cosine"][s]["unanswerable"]} for s in sets},
@@ -328,7 +342,7 @@ def bench(data: Path, runs: int = 20) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", type=Path, default=Path(".eval-cache/reader_train.jsonl"),
+    p.add_argument("--data", type=Path, nargs="+", default=[Path(".eval-cache/reader_train.jsonl")],
                    help="made by: python -m eval.fit_answer --dry-run --dump .eval-cache/reader_train.jsonl")
     p.add_argument("--top", type=int, nargs="+", default=[2], help="variants: how many top layers to train")
     p.add_argument("--ship", type=int, default=0, help="write assistant/reader/ for this variant (0: don't)")
@@ -340,11 +354,14 @@ def main() -> None:
     p.add_argument("--no-answer", action="store_true", help='train with a "no answer" option (see above)')
     p.add_argument("--gone-weight", type=float, default=0.25,
                    help="weight of the answerable questions asked again with their answer taken away")
+    p.add_argument("--pointwise", type=float, default=0.0,
+                   help="add this weight of a per-pair logistic loss (unanswerable questions' candidates are all wrong), "
+                        "so that the score itself says whether a sentence answers")
     p.add_argument("--max-train", type=int, default=0, help="cap the training questions per set (0: all)")
     p.add_argument("--bench", action="store_true", help="only measure the shipped reader's cost (1 thread)")
     args = p.parse_args()
     if args.bench:
-        return bench(args.data)
+        return bench(args.data[0])
 
     torch.set_num_threads(2)
     torch.manual_seed(args.seed)
@@ -356,7 +373,7 @@ def main() -> None:
     model = AutoModel.from_pretrained(str(base), attn_implementation="eager").eval()
     n_layers = len(model.encoder.layer)
 
-    records = load_records(args.data)
+    records = [r for path in args.data for r in load_records(path)]
     cos = cosine_scores(records, base)
     rng = random.Random(args.seed)
     train_q, held = [], []
@@ -365,7 +382,7 @@ def main() -> None:
     if args.no_answer:
         gone = [without_answer(q, q["cos"]) for q in train_q if q["kind"] == "answerable"]
         train_q += [{**rec, "cos": c} for rec, c in filter(None, gone)]
-    else:  # unanswerable questions are only held out, for the AUC
+    elif not args.pointwise:  # unanswerable questions are only held out, for the AUC
         train_q = [q for q in train_q if q["kind"] == "answerable"]
     if args.max_train:
         per: dict[str, list] = defaultdict(list)
@@ -401,8 +418,9 @@ def main() -> None:
     tops = {}
     for k in args.top:
         t0 = time.time()
-        tops[k] = train(model, n_layers - k, train_q, cache, args.epochs, args.seed, args.lr, args.no_answer)
-        results[f"reader_top{k}"] = figures(held, score_heldout(tops[k], held, cache), calibrated=args.no_answer)
+        tops[k] = train(model, n_layers - k, train_q, cache, args.epochs, args.seed, args.lr, args.no_answer,
+                        args.pointwise)
+        results[f"reader_top{k}"] = figures(held, score_heldout(tops[k], held, cache), calibrated=args.no_answer or bool(args.pointwise))
         results[f"reader_top{k}"]["train_seconds"] = round(time.time() - t0)
     sets = sorted(results["cosine"])
     print(f"\nheld out ({len(held)} questions): top-1 / AUC best score answerable vs unanswerable "

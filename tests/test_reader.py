@@ -24,7 +24,9 @@ SENTENCES = [
 def test_files_are_shipped() -> None:
     meta = json.loads((FOLDER / "reader.json").read_text(encoding="utf-8"))
     assert {"base_sha256", "layers", "pooling", "max_length", "heldout"} <= set(meta)
-    assert (FOLDER / "reader.safetensors").stat().st_size < 10_000_000
+    # only the trained top layers and the head ship (4 of 6 layers in float16: ~14 MB), never the whole model
+    assert len(meta["layers"]) < 6
+    assert (FOLDER / "reader.safetensors").stat().st_size < 16_000_000
 
 
 @pytest.mark.slow

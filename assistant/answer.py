@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, TypeVar
 import numpy as np
 
 from .aliases import descriptions_of
+from .index import TITLE_JOIN
 from .lexical import STOPWORDS, Lexicon, terms, words
 from .question import missing_entities
 from .types import Answer, Hit, Question, Sentence
@@ -42,16 +43,16 @@ W_INHERIT = 0.5  # a sentence continuing a quote or statement ("It's also from t
 # What describes a candidate sentence. The weights below were set by hand on the seed article and are
 # the fallback; assistant/weights.json (eval/fit_answer.py) replaces them with weights fitted on dev data.
 FEATURES = ("retrieval", "predicate", "rank", "value", "no_value", "speaker", "quoted_other", "say_none", "cause",
-            "according", "coref", "entity_absent", "names_missing", "focus", "focus_followup", "no_terms", "repeat", "steps",
+            "according", "coref", "entity_absent", "names_missing", "names_here", "focus", "focus_followup", "no_terms", "repeat", "steps",
             "heading", "length", "reader", "bias")
 HAND_WEIGHTS = {"retrieval": 1.0, "predicate": 0.5, "rank": 0.04, "value": 0.08, "no_value": -0.12,
                 "speaker": 0.15, "quoted_other": -0.05, "say_none": -0.15, "cause": 0.05, "according": 0.08,
-                "coref": 0.10, "entity_absent": -0.05, "names_missing": 0.0, "focus": 0.10, "focus_followup": 0.30, "no_terms": -0.05,
+                "coref": 0.10, "entity_absent": -0.05, "names_missing": 0.0, "names_here": 0.0, "focus": 0.10, "focus_followup": 0.30, "no_terms": -0.05,
                 "repeat": -0.15, "steps": 0.0, "heading": 0.0, "length": 0.0, "reader": 0.0, "bias": 0.0}
 HAND_THRESHOLDS = {"abstain_below": 0.545, "value_margin": 0.2, "extra_margin": 0.08}
 # Whether the chosen sentence answers at all: a score over the question-level facts below, compared with
 # abstain_below. By hand it is the best sentence's score alone; the fit weighs all of them.
-ANSWERABILITY = ("score", "reader", "margin", "names_missing", "value", "bias")
+ANSWERABILITY = ("score", "reader", "margin", "names_missing", "names_here", "value", "bias")
 HAND_ANSWERABILITY = {"score": 1.0}
 WEIGHTS_FILE = Path(__file__).with_name("weights.json")
 
@@ -77,11 +78,13 @@ class Model:
 def answerability_facts(score: float, runner_up: float | None, features: tuple[float, ...] | np.ndarray,
                         value: str) -> dict[str, float]:
     """What tells an answer from a near miss: the best score, the reader's reading, the lead over the
-    next candidate, names of the question missing from the passage, and whether a value was found."""
+    next candidate, names of the question missing from the passage or named by the sentence itself, and
+    whether a value was found."""
     f = dict(zip(FEATURES, features))
     return {"score": float(score), "reader": float(f.get("reader", 0.0)),
             "margin": min(score - runner_up, 5.0) if runner_up is not None else 5.0,
-            "names_missing": float(f.get("names_missing", 0.0)), "value": float(bool(value)), "bias": 1.0}
+            "names_missing": float(f.get("names_missing", 0.0)), "names_here": float(f.get("names_here", 0.0)),
+            "value": float(bool(value)), "bias": 1.0}
 
 
 @lru_cache(maxsize=1)
@@ -165,6 +168,8 @@ def is_heading(text: str, document_start: bool = False) -> bool:
     letters = [c for c in core if c.isalpha()]
     if len(letters) > 3 and sum(c.isupper() for c in letters) > 0.8 * len(letters):
         return True
+    if re.search(r":\s*\S.*\d", core):  # a label and its figure ("Beds: 42 in dormitories"), not a heading
+        return False
     limit = 16 if document_start else 10
     return len(core.split()) <= limit and not re.search(r"[.!;,”\"')]$", core)
 
@@ -302,6 +307,8 @@ def candidates(question: Question, hits: list[Hit], cache: VectorCache | None = 
                 if named_otherwise(entity, text, people):
                     own |= set(terms(entity))
             f["names_missing"] = names_missing  # the question's names its passage lacks
+            if question.entities:  # ... and those the sentence itself names ("E2:" for "What does E2 mean?")
+                f["names_here"] = 1.0 - len(missing_entities(question.entities, [f"{column} {text}"])) / len(question.entities)
             if absent:  # a name of the question that other passages have and this one lacks
                 f["entity_absent"] = len(absent) / len(present_entities)
             if previous and entity_terms - own and _PRONOUN.search(text):
@@ -318,6 +325,7 @@ def candidates(question: Question, hits: list[Hit], cache: VectorCache | None = 
     return sorted(_inherit(_read(question, out, w, reader)), key=lambda c: -c.score)
 
 
+READ_FOLLOWUP_QUERY = True
 READER_TOP = 12  # the reader reads this many candidates, the best by the other features (~100 ms on 1 thread)
 
 
@@ -331,12 +339,26 @@ def _read(question: Question, found: list[Candidate], w: dict[str, float], reade
     if reader is not None and found:
         order = sorted(range(len(found)), key=lambda i: -base[i])
         top = [i for i in order if not found[i].features[FEATURES.index("heading")]][:READER_TOP]
-        texts = list(dict.fromkeys(found[i].text for i in top))
-        read = dict(zip(texts, reader.score(question.text, texts).tolist())) if texts else {}
+        texts = list(dict.fromkeys(reader_text(found[i]) for i in top))
+        # a follow-up whose references stayed open ("Did it pass?") is read with the turn it follows
+        asked = question.query if question.is_followup and READ_FOLLOWUP_QUERY else question.text
+        read = dict(zip(texts, reader.score(asked, texts).tolist())) if texts else {}
         floor = min(read.values(), default=0.0)
-        found = [replace(c, features=c.features[:at] + (read.get(c.text, floor),) + c.features[at + 1 :])
+        found = [replace(c, features=c.features[:at] + (read.get(reader_text(c), floor),) + c.features[at + 1 :])
                  for c in found]
     return [replace(c, score=float(np.dot(weights, c.features))) for c in found]
+
+
+def reader_text(c: Candidate) -> str:
+    """What the reader reads for a candidate: the sentence under its document's title and heading ("Taj
+    Mahal — It was commissioned in 1631 ..."), so that a sentence saying "it" is read as about its subject."""
+    title = c.hit.title
+    if not title and c.hit.start == 0:  # the passage opens the document: its first line may be the title
+        first = c.hit.text.split("\n", 1)[0].strip()
+        title = first if "\n" in c.hit.text and is_heading(first, True) else ""
+    if not title or c.text.startswith(title):
+        return c.text
+    return f"{title}{TITLE_JOIN}{c.text}"
 
 
 def _inherit(scored: list[Candidate]) -> list[Candidate]:

@@ -132,12 +132,14 @@ def test_locate_tolerates_whitespace_and_keeps_exact_offsets(tmp_path):
 
 def test_the_registry_lists_every_set():
     sets = {s.name: s for s in ev.load_registry(REPO / "eval" / "sets.json")}
-    assert set(sets) == {"seed", "heldout", "heldout2", "genres-dev", "genres-test", "fanoutqa", "wiki-train"}
+    assert set(sets) == {"seed", "heldout", "heldout2", "genres-dev", "genres-test", "fanoutqa", "wiki-train",
+                         "genres-train"}
     assert sets["heldout2"].split == sets["genres-test"].split == "test"
     assert sets["fanoutqa"].split == "dev+test" and sets["fanoutqa"].documents == "wiki-leads"
     assert sets["fanoutqa"].folder() == REPO / ".eval-cache" / "wiki" / "leads"
     assert sets["seed"].folder() is None and sets["seed"].files()[0] == [REPO / "eval" / "seed.jsonl"]
-    assert not sets["wiki-train"].default and all(s.default for n, s in sets.items() if n != "wiki-train")
+    training = {"wiki-train", "genres-train"}  # the reader's training data: not run by default
+    assert not any(sets[n].default for n in training) and all(s.default for n, s in sets.items() if n not in training)
     assert all(s.written_by and isinstance(s.used_for_choosing, bool) for s in sets.values())
 
 

@@ -104,7 +104,7 @@ _ROOM = re.compile(r"\b(?:Room|Hall|Gallery|Floor|Level|Suite|Building|Gate|Plat
                    r"Drive|Boulevard|Quay|Row|Wharf|Close|Court|Crescent|Terrace|Hill|Green|Parade|Walk|Gardens|Mews)\b")
 # what answers "how far", "how tall", "how heavy", "how hot", "how fast", "how old" (question._MEASURES)
 UNIT_CLASSES = {
-    "distance": re.compile(rf"\b\d[\d,.]*\s?(?:mm|cm|m|km|mi|miles?|(?:kilo|centi|milli)?met(?:er|re)s?|yards?|feet|ft)\b",
+    "distance": re.compile(r"\b\d[\d,.]*\s?(?:mm|cm|m|km|mi|miles?|(?:kilo|centi|milli)?met(?:er|re)s?|yards?|feet|ft)\b",
                            re.IGNORECASE),
     "size": _LENGTH,
     # unit symbols in their case ("4G" is no weight), words in any case

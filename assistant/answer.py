@@ -325,7 +325,6 @@ def candidates(question: Question, hits: list[Hit], cache: VectorCache | None = 
     return sorted(_inherit(_read(question, out, w, reader)), key=lambda c: -c.score)
 
 
-READ_FOLLOWUP_QUERY = True
 READER_TOP = 12  # the reader reads this many candidates, the best by the other features (~100 ms on 1 thread)
 
 
@@ -340,9 +339,7 @@ def _read(question: Question, found: list[Candidate], w: dict[str, float], reade
         order = sorted(range(len(found)), key=lambda i: -base[i])
         top = [i for i in order if not found[i].features[FEATURES.index("heading")]][:READER_TOP]
         texts = list(dict.fromkeys(reader_text(found[i]) for i in top))
-        # a follow-up whose references stayed open ("Did it pass?") is read with the turn it follows
-        asked = question.query if question.is_followup and READ_FOLLOWUP_QUERY else question.text
-        read = dict(zip(texts, reader.score(asked, texts).tolist())) if texts else {}
+        read = dict(zip(texts, reader.score(question.text, texts).tolist())) if texts else {}
         floor = min(read.values(), default=0.0)
         found = [replace(c, features=c.features[:at] + (read.get(reader_text(c), floor),) + c.features[at + 1 :])
                  for c in found]

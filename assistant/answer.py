@@ -338,11 +338,12 @@ def _read(question: Question, found: list[Candidate], w: dict[str, float], reade
     if reader is not None and found:
         order = sorted(range(len(found)), key=lambda i: -base[i])
         top = [i for i in order if not found[i].features[FEATURES.index("heading")]][:READER_TOP]
-        texts = list(dict.fromkeys(reader_text(found[i]) for i in top))
+        shown = [reader_text(c) for c in found]
+        texts = list(dict.fromkeys(shown[i] for i in top))
         read = dict(zip(texts, reader.score(question.text, texts).tolist())) if texts else {}
         floor = min(read.values(), default=0.0)
-        found = [replace(c, features=c.features[:at] + (read.get(reader_text(c), floor),) + c.features[at + 1 :])
-                 for c in found]
+        found = [replace(c, features=c.features[:at] + (read.get(text, floor),) + c.features[at + 1 :])
+                 for c, text in zip(found, shown)]
     return [replace(c, score=float(np.dot(weights, c.features))) for c in found]
 
 

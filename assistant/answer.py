@@ -107,6 +107,7 @@ class Candidate:
     score: float
     value: str = ""
     features: tuple[float, ...] = ()
+    reads: str = ""  # what the reader reads for it (reader_text)
 
 
 def speaker_matches(speaker: str, text: str, previous: str, also: tuple[str, ...] = ()) -> tuple[bool, bool]:
@@ -214,19 +215,32 @@ def table_headers(hits: list[Hit]) -> dict[str, list[tuple[int, list[str]]]]:
     return {doc: sorted((offset, list(cells)) for offset, cells in rows) for doc, rows in found.items()}
 
 
-def table_cell(row: str, doc: str, start: int, headers: dict[str, list[tuple[int, list[str]]]],
-               question: str) -> tuple[str, str]:
-    """For a table row, (header, cell) of the column whose header the question names ("How much does
-    the TC-8 Pro cost?" -> "TC-8 Pro" and its cell of the price row); ("", "") when there is none. The
-    header is the nearest one above the row with as many cells."""
+def header_of(row: str, doc: str, start: int, headers: dict[str, list[tuple[int, list[str]]]]) -> list[str]:
+    """The header row of a table row: the nearest one above it with as many cells; [] for none."""
     cells = _cells(row) if row.strip().startswith("|") else []
     above = [h for offset, h in headers.get(doc, []) if offset < start and len(h) == len(cells)]
-    if not cells or not above:
+    return above[-1] if cells and above else []
+
+
+def table_cell(row: str, header: list[str], question: str) -> tuple[str, str]:
+    """For a table row under `header`, (header, cell) of the column whose header the question names
+    ("How much does the TC-8 Pro cost?" -> "TC-8 Pro" and its cell of the price row); ("", "") when
+    there is none."""
+    if not header:
         return "", ""
+    cells = _cells(row)
     asked = " ".join(words(question))
-    named = [(len(h), j) for j, h in enumerate(above[-1]) if j > 0 and h and words(h)
+    named = [(len(h), j) for j, h in enumerate(header) if j > 0 and h and words(h)
              and re.search(rf"\b{re.escape(' '.join(words(h)))}\b", asked)]
-    return (above[-1][max(named)[1]], cells[max(named)[1]]) if named else ("", "")
+    return (header[max(named)[1]], cells[max(named)[1]]) if named else ("", "")
+
+
+def labelled_row(row: str, header: list[str]) -> str:
+    """A table row with each cell under its column's header, as a reader can take it in without the
+    table: "| Price | £59 | £129 |" under "| | TC-8 | TC-8 Pro |" -> "Price; TC-8: £59; TC-8 Pro: £129"."""
+    if not header or header == _cells(row):
+        return row
+    return "; ".join(f"{h}: {c}" if h else c for h, c in zip(header, _cells(row)) if c)
 
 
 def _about(hit: Hit) -> str:
@@ -282,7 +296,8 @@ def candidates(question: Question, hits: list[Hit], cache: VectorCache | None = 
             f["predicate"] = predicate_similarity.get(text, 0.0)
             f["rank"] = 1.0 / hit.rank if hit.rank else 0.0
             value = ""
-            column, cell = table_cell(text, hit.doc, s.start, headers, question.text)
+            header = header_of(text, hit.doc, s.start, headers)
+            column, cell = table_cell(text, header, question.text)
             if question.kind in VALUE_KINDS:
                 if cell:  # the column the question names: its header says what the row's value is about
                     value = find(question.kind, cell, question.text, question.unit)
@@ -321,7 +336,8 @@ def candidates(question: Question, hits: list[Hit], cache: VectorCache | None = 
             f["repeat"] = float(bool(previous_answer) and question.kind != "why" and text in previous_answer)
             f["heading"] = float(is_heading(text, s.start == 0))
             f["length"] = min(len(text.split()), 60) / 60
-            out.append(Candidate(hit, s, text, 0.0, value, tuple(f[name] for name in FEATURES)))
+            out.append(Candidate(hit, s, text, 0.0, value, tuple(f[name] for name in FEATURES),
+                                 reader_text(hit, labelled_row(text, header))))
     return sorted(_inherit(_read(question, out, w, reader)), key=lambda c: -c.score)
 
 
@@ -338,7 +354,7 @@ def _read(question: Question, found: list[Candidate], w: dict[str, float], reade
     if reader is not None and found:
         order = sorted(range(len(found)), key=lambda i: -base[i])
         top = [i for i in order if not found[i].features[FEATURES.index("heading")]][:READER_TOP]
-        shown = [reader_text(c) for c in found]
+        shown = [c.reads for c in found]
         texts = list(dict.fromkeys(shown[i] for i in top))
         read = dict(zip(texts, reader.score(question.text, texts).tolist())) if texts else {}
         floor = min(read.values(), default=0.0)
@@ -347,16 +363,17 @@ def _read(question: Question, found: list[Candidate], w: dict[str, float], reade
     return [replace(c, score=float(np.dot(weights, c.features))) for c in found]
 
 
-def reader_text(c: Candidate) -> str:
-    """What the reader reads for a candidate: the sentence under its document's title and heading ("Taj
-    Mahal — It was commissioned in 1631 ..."), so that a sentence saying "it" is read as about its subject."""
-    title = c.hit.title
-    if not title and c.hit.start == 0:  # the passage opens the document: its first line may be the title
-        first = c.hit.text.split("\n", 1)[0].strip()
-        title = first if "\n" in c.hit.text and is_heading(first, True) else ""
-    if not title or c.text.startswith(title):
-        return c.text
-    return f"{title}{TITLE_JOIN}{c.text}"
+def reader_text(hit: Hit, text: str) -> str:
+    """What the reader reads for a sentence of a hit: the sentence under its document's title and heading
+    ("Taj Mahal — It was commissioned in 1631 ..."), so that a sentence saying "it" is read as about its
+    subject (a table row: with its cells labelled, see labelled_row)."""
+    title = hit.title
+    if not title and hit.start == 0:  # the passage opens the document: its first line may be the title
+        first = hit.text.split("\n", 1)[0].strip()
+        title = first if "\n" in hit.text and is_heading(first, True) else ""
+    if not title or text.startswith(title):
+        return text
+    return f"{title}{TITLE_JOIN}{text}"
 
 
 def _inherit(scored: list[Candidate]) -> list[Candidate]:

@@ -362,6 +362,8 @@ def _is_heading(text: str, span: Span, is_markdown: bool) -> bool:
     whole_line = text[line_start:line_end].strip()
     if whole_line != line.strip():
         return False  # a heading is a line of its own
+    if whole_line.startswith("|"):
+        return False  # a table's row or its |---| rule, not a section heading
     words = word_count(line)
     return 1 <= words <= 10 and len(line) <= 80 and not re.search(r"[.,;:]$", line)
 

@@ -123,7 +123,7 @@ def _example(a: Assistant, set_name: str, qid: str, kind: str, question: str, hi
     return Example(set_name, qid, kind, asked.kind, asked.text,
                    np.array([c.features for c in found], dtype=np.float64).reshape(len(found), -1), right,
                    [c.text for c in found], [c.value for c in found], wanted, refused,
-                   [answerer.reader_text(c) for c in found])
+                   [c.reads for c in found])
 
 
 def _locate(a: Assistant, expected: dict) -> evaluate.Evidence:

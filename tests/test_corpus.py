@@ -546,3 +546,10 @@ def test_a_table_row_is_one_sentence_whatever_its_full_stops():
     got = [text[s.start : s.end] for s in corpus.sentences(text)]
     assert "| Price (incl. VAT) | £5 | £9 |" in got
     assert got[-2:] == ["It costs less.", "Really."]
+
+
+def test_a_table_row_or_its_rule_is_never_a_heading():
+    text = ("# Camera datasheet\n\nThree models are sold.\n\n| Feature | Lite | Pro |\n|---|---|---|\n"
+            "| Price | £59 | £129 |\n| Weight | 290 g | 380 g |\n")
+    passages = corpus.split(doc_of("sheet.md", text), HASHING.count_tokens, min_words=3, max_words=30)
+    assert {p.heading for p in passages} == {"Camera datasheet"}

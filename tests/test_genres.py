@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from assistant import Assistant, Settings
+from assistant import answer as answerer
 
 from .conftest import write_docs
 
@@ -81,6 +82,14 @@ def test_a_table_row_answers_with_the_column_the_question_names(genres, question
     ans = genres.ask(question)
     assert ans.answered and ans.text.startswith(value)
     assert any(c.text.startswith("|") and value in c.text for c in ans.citations)  # the whole row, cited
+
+
+def test_the_reader_reads_a_table_row_with_its_cells_under_their_headers(genres):
+    question, hits = genres.evidence("How much does the PH-3 Max cost?")
+    found = answerer.candidates(question, hits, genres.vectors, reader=genres.reader)
+    [row] = [c for c in found if c.text == "| Price (incl. VAT) | £149 | £219 |"]
+    assert row.reads.endswith("Price (incl. VAT); PH-3: £149; PH-3 Max: £219")
+    assert "---" not in row.reads  # the table's |---| rule is no heading to read it under
 
 
 def test_an_error_code_in_a_manual_is_about_the_product_its_title_names(genres):

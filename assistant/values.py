@@ -59,8 +59,9 @@ _UNIT = (r"%|°\s?[CF]\b|per\s?cent\b|percent\b|(?:billion|million|thousand|tril
          r"tablespoons?|teaspoons?|cups?|pounds?|ounces?|inch(?:es)?|feet|foot|yards?|miles?|degrees?|"
          r"calories|kcal|watts?|volts?|euros?|dollars?|pence|cents?|yen|francs?|pages?|words?|"
          r"storeys?|stories|floors?|seats?|rooms?|beds?|times)\b")
+_RANGE = r"(?:\s?[–-]\s?|\s(?:to|or)\s)"  # "12–14", "12 to 14", "2 or 3"
 QUANTITY = re.compile(
-    rf"(?:(?:{_CURRENCY_SIGN})\s?)?\b\d[\d,.]*(?<![,.])(?:\s?[–-]\s?\d[\d,.]*(?<![,.]))?(?:\s?(?:{_UNIT}))?"
+    rf"(?:(?:{_CURRENCY_SIGN})\s?)?\b\d[\d,.]*(?<![,.])(?:{_RANGE}\d[\d,.]*(?<![,.]))?(?:\s?(?:{_UNIT}))?"
     rf"|\b(?:nearly |about |almost |more than |over |some |around |up to )?(?:{NUMBER_WORDS})\b"
     r"(?:\s(?:full-scale\s)?(?:years?|days?|months?|weeks?|hours?|billion|million))?",
     re.IGNORECASE,
@@ -69,7 +70,7 @@ CURRENCY = re.compile(r"[€$£¥₹]|\b(?:euros?|dollars?|pounds?|pence|cents?|
                       re.IGNORECASE)
 DURATION = re.compile(
     r"\b(?:nearly |about |almost |more than |some |over |around |up to |at least |at most |under )?(?:\d[\d,.]*"
-    r"(?:\s?[–-]\s?\d+)?|" + NUMBER_WORDS + r")[\s-](?:full-scale\s)?"
+    r"(?:" + _RANGE + r"\d+)?|" + NUMBER_WORDS + r")[\s-](?:full-scale\s)?"
     r"(?:years?|months?|weeks?|days?|hours?|hrs?|minutes?|mins?|seconds?|secs?|decades?|centuries|century|"
     r"nights?)\b"
     r"|\b(?:not\s(?:\w+\s){0,4})?forever\b|\bright now\b|\bfor now\b|\bindefinitely\b"

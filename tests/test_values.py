@@ -27,6 +27,10 @@ OBSERVATORY = "The Quillon Observatory was founded in 1881 by the astronomer Mar
     ("The blade is 22 centimetres long.", "How long is the blade?", "22 centimetres"),
     ("Bake at 200°C for 12 to 14 minutes.", "At what temperature should I bake it?", "200°C"),
     ("The trail is 12 km long and takes about 4.5 hours.", "How far is the trail?", "12 km"),
+    # a range is one value
+    ("Brush with egg and bake for 12 to 14 minutes, until golden.", "How long do they bake?", "12 to 14 minutes"),
+    ("Allow 2 or 3 days for delivery.", "How long does delivery take?", "2 or 3 days"),
+    ("Each bag weighs 12–14 kg when full.", "How much does a bag weigh?", "12–14 kg"),
     ("Offsets are stored in /var/lib/logwren/offsets.db by default.", "Where are offsets stored?",
      "/var/lib/logwren/offsets.db"),
     ("The museum is at 12 Cooper's Wharf, Saltash Haven.", "Where is the museum?", "12 Cooper's Wharf"),

@@ -337,7 +337,7 @@ def candidates(question: Question, hits: list[Hit], cache: VectorCache | None = 
             f["heading"] = float(is_heading(text, s.start == 0))
             f["length"] = min(len(text.split()), 60) / 60
             out.append(Candidate(hit, s, text, 0.0, value, tuple(f[name] for name in FEATURES),
-                                 reader_text(hit, labelled_row(text, header))))
+                                 reader_text(hit, labelled_row(text, header), s.start - hit.start)))
     return sorted(_inherit(_read(question, out, w, reader)), key=lambda c: -c.score)
 
 
@@ -363,17 +363,37 @@ def _read(question: Question, found: list[Candidate], w: dict[str, float], reade
     return [replace(c, score=float(np.dot(weights, c.features))) for c in found]
 
 
-def reader_text(hit: Hit, text: str) -> str:
-    """What the reader reads for a sentence of a hit: the sentence under its document's title and heading
-    ("Taj Mahal — It was commissioned in 1631 ..."), so that a sentence saying "it" is read as about its
-    subject (a table row: with its cells labelled, see labelled_row)."""
-    title = hit.title
-    if not title and hit.start == 0:  # the passage opens the document: its first line may be the title
-        first = hit.text.split("\n", 1)[0].strip()
-        title = first if "\n" in hit.text and is_heading(first, True) else ""
-    if not title or text.startswith(title):
-        return text
-    return f"{title}{TITLE_JOIN}{text}"
+def reader_text(hit: Hit, text: str, at: int | None = None) -> str:
+    """What the reader reads for a sentence of a hit (at offset `at` of hit.text): the sentence under its
+    document's title and headings ("Taj Mahal — It was commissioned in 1631 ..."), so that a sentence
+    saying "it" is read as about its subject; a list item after the lead-in that introduces its list
+    ("... limits per night, room only: - London: £140"); a table row with its cells labelled (see
+    labelled_row)."""
+    parts = [hit.title] if hit.title else []
+    first = hit.text.split("\n", 1)[0].strip()
+    if ("\n" in hit.text and not first.startswith("|") and first != text.strip() and is_heading(first, hit.start == 0)
+            and first.strip("#*_ ") not in hit.title):  # the heading the passage opens with
+        parts.append(first.strip("#*_ "))
+    lead = _lead_in(hit.text, at) if at is not None else ""
+    said = f"{lead} {text}" if lead else text
+    return TITLE_JOIN.join([*parts, said]) if parts and not text.startswith(parts[-1]) else said
+
+
+LEAD_IN_WORDS = 24  # the end of a long lead-in is what names its list ("... the following limits per night:")
+
+
+def _lead_in(text: str, at: int) -> str:
+    """For a list item at offset `at` of `text`: the line before its list when that line ends with a
+    colon, as "Hotel costs are reimbursed up to the following limits per night, room only:"; else ""."""
+    line_start = text.rfind("\n", 0, at) + 1
+    if not _LIST_ITEM.match(text[line_start:]):
+        return ""
+    for line in reversed(text[: line_start].splitlines()):
+        if not line.strip() or _LIST_ITEM.match(line) or line[:1].isspace():
+            continue  # a blank line, another item of the list, an item's continuation
+        lead = line.strip().strip("#*_ ")
+        return " ".join(lead.split()[-LEAD_IN_WORDS:]) if lead.endswith(":") else ""
+    return ""
 
 
 def _inherit(scored: list[Candidate]) -> list[Candidate]:

@@ -350,21 +350,35 @@ def word_count(text: str) -> int:
     return len(text.split())
 
 
+_LIST_MARK = re.compile(r"\s*(?:\d{1,2}[.)]|[-*•+])\s")
+
+
+def _line_of(text: str, span: Span) -> str:
+    """The whole line a span sits on ("## 1. Purpose and scope" for the sentence "## 1.")."""
+    line_start = text.rfind("\n", 0, span.start) + 1
+    line_end = text.find("\n", span.end)
+    return text[line_start : len(text) if line_end == -1 else line_end].strip()
+
+
 def _is_heading(text: str, span: Span, is_markdown: bool) -> bool:
+    """A section heading: a markdown "#" line, or a short line of its own that is no list item, table
+    row or label with its value ("Beds: 42"), or a line in capitals."""
     line = text[span.start : span.end]
     if line.startswith("#") and is_markdown:
         return True
     if "\n" in line:
         return False
-    line_start = text.rfind("\n", 0, span.start) + 1
-    line_end = text.find("\n", span.end)
-    line_end = len(text) if line_end == -1 else line_end
-    whole_line = text[line_start:line_end].strip()
+    whole_line = _line_of(text, span)
     if whole_line != line.strip():
         return False  # a heading is a line of its own
-    if whole_line.startswith("|"):
-        return False  # a table's row or its |---| rule, not a section heading
+    if whole_line.startswith("|") or _LIST_MARK.match(whole_line):
+        return False  # a table's row or rule, a list's item: they belong to the section they are in
     words = word_count(line)
+    letters = [c for c in line if c.isalpha()]
+    if len(letters) > 3 and sum(c.isupper() for c in letters) > 0.8 * len(letters):
+        return 1 <= words <= 14 and len(line) <= 100  # "DAY 1: TALGRUND (1,120 m) TO BRENNER HUT"
+    if re.search(r":\s*\S.*\d|:\s+[a-z]", line):
+        return False  # a label and its value ("Beds: 42 in dormitories", "Season: late June to September")
     return 1 <= words <= 10 and len(line) <= 80 and not re.search(r"[.,;:]$", line)
 
 
@@ -429,7 +443,7 @@ def split(
     sections: list[tuple[str, list[Span]]] = []
     for s in spans:
         if _is_heading(text, s, is_markdown) or not sections:
-            heading = text[s.start : s.end].lstrip("#").strip() if _is_heading(text, s, is_markdown) else ""
+            heading = _line_of(text, s).lstrip("#").strip() if _is_heading(text, s, is_markdown) else ""
             sections.append((heading, [s]))
         else:
             sections[-1][1].append(s)

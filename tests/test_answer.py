@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from assistant import answer as answerer
@@ -291,3 +293,13 @@ def test_value_is_copied_from_the_sentence(kind, sentence, question, value):
     got = values.find(kind, sentence, question, questions.analyse(question).unit)
     assert got == value
     assert got in sentence
+
+
+def test_the_reader_reads_a_list_item_after_its_lead_in_and_under_the_heading_its_passage_opens_with():
+    text = "## 4. Accommodation\n\nHotel costs are reimbursed up to these limits per night:\n\n- London: £140\n- Abroad: £160"
+    hit = replace(_hit(text, 500), title="Travel policy")
+    at = text.index("- Abroad")
+    assert answerer.reader_text(hit, "- Abroad: £160", at) == (
+        "Travel policy — 4. Accommodation — Hotel costs are reimbursed up to these limits per night: - Abroad: £160")
+    assert answerer.reader_text(hit, "Hotel costs ...", text.index("Hotel")) == (
+        "Travel policy — 4. Accommodation — Hotel costs ...")  # no list item: no lead-in

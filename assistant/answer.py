@@ -39,16 +39,17 @@ SOFT_NAME_SIMILARITY = 0.8  # a question's name counts as mentioned by a name th
 MAX_SENTENCES = 3
 MAX_STEPS = 8  # a how-to answer lists at most this many steps
 W_INHERIT = 0.5  # a sentence continuing a quote or statement ("It's also from the U.S.") shares its score
+AFTER_CHARS = 300  # "right after the previous answer": starts within this many characters of its end (2-3 sentences)
 
 # What describes a candidate sentence. The weights below were set by hand on the seed article and are
 # the fallback; assistant/weights.json (eval/fit_answer.py) replaces them with weights fitted on dev data.
 FEATURES = ("retrieval", "predicate", "rank", "value", "no_value", "speaker", "quoted_other", "say_none", "cause",
-            "according", "coref", "entity_absent", "names_missing", "names_here", "focus", "focus_followup", "no_terms", "repeat", "steps",
-            "heading", "length", "reader", "bias")
+            "according", "coref", "entity_absent", "names_missing", "names_here", "focus", "focus_followup", "no_terms", "repeat",
+            "after_answer", "steps", "heading", "length", "reader", "bias")
 HAND_WEIGHTS = {"retrieval": 1.0, "predicate": 0.5, "rank": 0.04, "value": 0.08, "no_value": -0.12,
                 "speaker": 0.15, "quoted_other": -0.05, "say_none": -0.15, "cause": 0.05, "according": 0.08,
                 "coref": 0.10, "entity_absent": -0.05, "names_missing": 0.0, "names_here": 0.0, "focus": 0.10, "focus_followup": 0.30, "no_terms": -0.05,
-                "repeat": -0.15, "steps": 0.0, "heading": 0.0, "length": 0.0, "reader": 0.0, "bias": 0.0}
+                "repeat": -0.15, "after_answer": 0.0, "steps": 0.0, "heading": 0.0, "length": 0.0, "reader": 0.0, "bias": 0.0}
 HAND_THRESHOLDS = {"abstain_below": 0.545, "value_margin": 0.2, "extra_margin": 0.08}
 # Whether the chosen sentence answers at all: a score over the question-level facts below, compared with
 # abstain_below. By hand it is the best sentence's score alone; the fit weighs all of them.
@@ -282,6 +283,9 @@ def candidates(question: Question, hits: list[Hit], cache: VectorCache | None = 
     ending = {(hit.doc, s.end): hit.text[s.start - hit.start : s.end - hit.start] for hit in hits
               for s in hit.sentences}
     headers = table_headers(hits)
+    # where the sentences of the previous answer end: a follow-up ("Did it pass?") is often answered right after
+    answered_ends = {(hit.doc, s.end) for hit in hits for s in hit.sentences
+                     if previous_answer and hit.text[s.start - hit.start : s.end - hit.start] in previous_answer}
     out = []
     for hit, about in zip(hits, all_text):
         absent = [e for e in present_entities if missing_entities((e,), [about])]
@@ -334,6 +338,8 @@ def candidates(question: Question, hits: list[Hit], cache: VectorCache | None = 
                 f["focus_followup" if question.is_followup else "focus"] = len(focus_terms & own) / len(focus_terms)
             f["no_terms"] = float(not (q_terms & own))
             f["repeat"] = float(bool(previous_answer) and question.kind != "why" and text in previous_answer)
+            f["after_answer"] = float(text not in previous_answer and any(
+                doc == hit.doc and 0 <= s.start - end <= AFTER_CHARS for doc, end in answered_ends))
             f["heading"] = float(is_heading(text, s.start == 0))
             f["length"] = min(len(text.split()), 60) / 60
             out.append(Candidate(hit, s, text, 0.0, value, tuple(f[name] for name in FEATURES),

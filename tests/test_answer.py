@@ -303,3 +303,16 @@ def test_the_reader_reads_a_list_item_after_its_lead_in_and_under_the_heading_it
         "Travel policy — 4. Accommodation — Hotel costs are reimbursed up to these limits per night: - Abroad: £160")
     assert answerer.reader_text(hit, "Hotel costs ...", text.index("Hotel")) == (
         "Travel policy — 4. Accommodation — Hotel costs ...")  # no list item: no lead-in
+
+
+def test_a_sentence_right_after_the_previous_answer_is_marked_for_a_follow_up():
+    sentences = ["Maggie Fenner proposed opening the bar on Sundays.", "Vote: 4 in favour, 6 against.",
+                 "DEFEATED.", "Other business was discussed" + " at length" * 40 + ".", "The next meeting is in May."]
+    text = " ".join(sentences)
+    starts = [text.index(s) for s in sentences]
+    hit = Hit("minutes.txt", 0, len(text), text, 1.0, 1,
+              sentences=tuple(Sentence(a, a + len(s), 0.5) for a, s in zip(starts, sentences)))
+    found = answerer.candidates(questions.analyse("Did it pass?"), [hit],
+                                previous_answer=f"{sentences[0]} [1]")
+    after = {c.text: c.features[answerer.FEATURES.index("after_answer")] for c in found}
+    assert after == {sentences[0]: 0.0, sentences[1]: 1.0, sentences[2]: 1.0, sentences[3]: 1.0, sentences[4]: 0.0}

@@ -51,7 +51,7 @@ DATE = re.compile(
 CLOCK = re.compile(r"\d:\d\d|\d\s?(?:a\.m\.|p\.m\.|am|pm)\b|o[’']clock|\bnoon\b|\bmidnight\b", re.IGNORECASE)
 # a number, optionally with a currency before it and a unit or scale word after it
 _CURRENCY_SIGN = r"[€$£¥₹]|\b(?:USD|EUR|GBP|CHF|JPY|US\$|A\$|C\$)\s?"
-_UNIT = (r"%|°\s?[CF]\b|per\s?cent\b|percent\b|(?:billion|million|thousand|trillion|bn)\b"
+_UNIT = (r"%|°\s?[CF]\b|per\s?cent\b|percent\b|(?:billion|million|thousand|trillion|bn)\b|(?<=\d)p\b"
          r"|(?:mm|cm|km|kg|mg|µg|lbs?|oz|ml|mL|cl|dl|tsp|tbsp|kWh|kW|MW|mAh|Ah|Hz|kHz|MHz|GHz|GB|MB|KB|kB|TB|px|"
          r"dpi|rpm|mph|km/h|m/s|g|m|l|L|W|V)\b"
          r"|(?:years?|months?|weeks?|days?|hours?|minutes?|seconds?|decades?|centuries|nights?|"
@@ -66,11 +66,11 @@ QUANTITY = re.compile(
     r"(?:\s(?:full-scale\s)?(?:years?|days?|months?|weeks?|hours?|billion|million))?",
     re.IGNORECASE,
 )
-CURRENCY = re.compile(r"[€$£¥₹]|\b(?:euros?|dollars?|pounds?|pence|cents?|yen|francs?|USD|EUR|GBP|CHF)\b",
+CURRENCY = re.compile(r"[€$£¥₹]|\b(?:euros?|dollars?|pounds?|pence|cents?|yen|francs?|USD|EUR|GBP|CHF)\b|(?<=\d)p\b",
                       re.IGNORECASE)
 DURATION = re.compile(
     r"\b(?:nearly |about |almost |more than |some |over |around |up to |at least |at most |under )?(?:\d[\d,.]*"
-    r"(?:" + _RANGE + r"\d+)?|" + NUMBER_WORDS + r")[\s-](?:full-scale\s)?"
+    r"(?:" + _RANGE + r"\d+)?|" + NUMBER_WORDS + r")[\s-](?:full-scale\s|working\s|business\s|calendar\s|clear\s)?"
     r"(?:years?|months?|weeks?|days?|hours?|hrs?|minutes?|mins?|seconds?|secs?|decades?|centuries|century|"
     r"nights?)\b"
     r"|\b(?:not\s(?:\w+\s){0,4})?forever\b|\bright now\b|\bfor now\b|\bindefinitely\b"
@@ -98,7 +98,10 @@ _VENUE = re.compile(
     r"(?:conference|meeting|summit|dinner|hall|office|headquarters|embassy|session|house|building|room|floor|wing|"
     r"gallery|library|museum|station|square|street|road|lane|park|garden|church|cathedral|palace|castle|school|"
     r"university|college|hospital|village|town|city|island|coast|valley|river|lake|mountain|harbour|harbor|port|"
-    r"basement|folder|directory|file|drawer|cabinet|shelf|menu|tab|panel|page|section)\b(?: of [A-Z][\w-]+)?",
+    r"basement|folder|directory|file|drawer|cabinet|shelf|menu|tab|panel|page|section|label|sticker|plate|screen)\b"
+    r"(?: of [A-Z][\w-]+)?"
+    r"|\b(?:at|on|in|under|behind) the (?:back|front|side|bottom|top|underside|rear|base|inside|end) of "
+    r"(?:the|a|an|your|its|each) (?:[\w-]+ ){0,2}?[\w-]+\b",
     re.IGNORECASE)
 _ROOM = re.compile(r"\b(?:Room|Hall|Gallery|Floor|Level|Suite|Building|Gate|Platform|Unit|Bay|Aisle)\s[\dA-Z][\w.-]*"
                    r"|\b\d+\s(?:[A-Z][\w’'-]+\s){1,3}(?:Street|St\.|Road|Rd\.|Avenue|Ave\.|Lane|Way|Square|Place|"
@@ -115,7 +118,8 @@ UNIT_CLASSES = {
                               re.IGNORECASE),
     "speed": re.compile(r"\b\d[\d,.]*\s?(?:km/h|kph|mph|m/s|knots?|rpm|(?:kilomet(?:er|re)s|miles) (?:an|per) hour)",
                         re.IGNORECASE),
-    "age": re.compile(r"\b(?:aged? |at the age of )\d+\b|\b\d+(?:[\s-]years?[\s-]old)\b|\b\d+\b(?=\s*years? of age)",
+    "age": re.compile(r"\b(?:aged? |at the age of )\d+\b|\b\d+(?:[\s-]years?[\s-]old)\b|\b\d+\b(?=\s*years? of age)"
+                     r"|\b\d+\s?(?:or|and) (?:over|older|above|under|younger)\b|\b(?:over|under)[\s-]\d+s?\b|\b\d+\+",
                       re.IGNORECASE),
 }
 VALUE_KINDS = {"quantity": "number", "duration": "length of time", "when": "time", "date": "date",

@@ -143,25 +143,46 @@ _BLOCK_TAGS = {
 
 
 class _VisibleText(HTMLParser):
+    """Visible text, one line per block; a table row becomes a markdown row ("| Adult | £14.50 |"), and
+    a row of header cells is followed by a |---| rule, so tables read the same in HTML as in markdown."""
+
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
         self.hidden = 0
+        self.row: list[str] | None = None  # the kinds of the cells ("th", "td") of the row being read
+        self.in_cell = False
 
     def handle_starttag(self, tag: str, attrs: list) -> None:
         if tag in _HIDDEN_TAGS:
             self.hidden += 1
-        elif tag in _BLOCK_TAGS:
+        elif tag == "tr":
+            self.row = []
+            self.parts.append("\n|")
+        elif tag in ("td", "th") and self.row is not None:
+            self.row.append(tag)
+            self.in_cell = True
+            self.parts.append(" ")
+        elif tag in _BLOCK_TAGS and not self.in_cell:
             self.parts.append("\n")
+        elif self.in_cell and tag in ("br", "p", "li", "div"):
+            self.parts.append(" ")
 
     def handle_startendtag(self, tag: str, attrs: list) -> None:
         if tag in _BLOCK_TAGS:
-            self.parts.append("\n")
+            self.parts.append(" " if self.in_cell else "\n")
 
     def handle_endtag(self, tag: str) -> None:
         if tag in _HIDDEN_TAGS:
             self.hidden = max(0, self.hidden - 1)
-        elif tag in _BLOCK_TAGS:
+        elif tag in ("td", "th") and self.in_cell:
+            self.in_cell = False
+            self.parts.append(" |")
+        elif tag == "tr" and self.row is not None:
+            header = bool(self.row) and all(kind == "th" for kind in self.row)
+            self.parts.append("\n" + "|---" * len(self.row) + "|\n" if header else "\n")
+            self.row = None
+        elif tag in _BLOCK_TAGS and not self.in_cell:
             self.parts.append("\n")
 
     def handle_data(self, data: str) -> None:
@@ -174,7 +195,8 @@ def html_text(markup: str) -> str:
     parser = _VisibleText()
     parser.feed(markup)
     parser.close()
-    lines = (line.strip() for line in "".join(parser.parts).split("\n"))
+    lines = (re.sub(r"\| +\|", "| |", line.strip()) if line.strip().startswith("|") else line.strip()
+             for line in "".join(parser.parts).split("\n"))
     return "\n".join(line for line in lines if line)
 
 

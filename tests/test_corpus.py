@@ -563,3 +563,10 @@ def test_a_list_item_or_a_label_is_never_a_heading_and_a_heading_is_its_whole_li
     assert [p.heading for p in passages] == ["Travel policy", "4. Accommodation",
                                              "DAY 1: TALGRUND (1,120 m) TO BRENNER HUT"]
     assert "- London: £140\n- Elsewhere in the UK: £95" in passages[1].text  # with its lead-in
+
+
+def test_an_html_table_reads_as_markdown_rows_under_a_header_rule():
+    markup = ("<h2>Tickets</h2><table><tr><th>Ticket</th><th>Price</th></tr><tr><td>Adult</td><td>£14.50</td></tr>"
+              "<tr><td>Family<br>(2 adults)</td><td><b>£38.00</b></td></tr></table><p>Book online.</p>")
+    assert corpus.html_text(markup) == ("Tickets\n| Ticket | Price |\n|---|---|\n| Adult | £14.50 |\n"
+                                        "| Family (2 adults) | £38.00 |\nBook online.")

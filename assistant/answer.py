@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, TypeVar
 import numpy as np
 
 from .aliases import descriptions_of
+from .corpus import BOLD_LABEL
 from .index import TITLE_JOIN
 from .lexical import STOPWORDS, Lexicon, terms, words
 from .question import missing_entities
@@ -170,8 +171,8 @@ def is_heading(text: str, document_start: bool = False) -> bool:
     letters = [c for c in core if c.isalpha()]
     if len(letters) > 3 and sum(c.isupper() for c in letters) > 0.8 * len(letters):
         return True
-    if re.search(r":\s*\S.*\d", core):  # a label and its figure ("Beds: 42 in dormitories"), not a heading
-        return False
+    if re.search(r":\s*\S.*\d", core) or BOLD_LABEL.match(line):  # a label and its value ("Beds: 42 in
+        return False  # dormitories", "**Release manager:** Priya Lind"), not a heading
     limit = 16 if document_start else 10
     return len(core.split()) <= limit and not re.search(r"[.!;,”\"')]$", core)
 

@@ -372,6 +372,7 @@ def word_count(text: str) -> int:
     return len(text.split())
 
 
+BOLD_LABEL = re.compile(r"\s*(\*\*|__)[^*_\n]{1,40}?:?\1:?\s+\S")  # "**Release manager:** Priya Lind"
 _LIST_MARK = re.compile(r"\s*(?:\d{1,2}[.)]|[-*•+])\s")
 
 
@@ -399,8 +400,8 @@ def _is_heading(text: str, span: Span, is_markdown: bool) -> bool:
     letters = [c for c in line if c.isalpha()]
     if len(letters) > 3 and sum(c.isupper() for c in letters) > 0.8 * len(letters):
         return 1 <= words <= 14 and len(line) <= 100  # "DAY 1: TALGRUND (1,120 m) TO BRENNER HUT"
-    if re.search(r":\s*\S.*\d|:\s+[a-z]", line):
-        return False  # a label and its value ("Beds: 42 in dormitories", "Season: late June to September")
+    if re.search(r":\s*\S.*\d|:\s+[a-z]", line) or BOLD_LABEL.match(line):
+        return False  # a label and its value ("Beds: 42 in dormitories", "Season: late June", "**Author:** Ann Lee")
     return 1 <= words <= 10 and len(line) <= 80 and not re.search(r"[.,;:]$", line)
 
 

@@ -556,7 +556,7 @@ def test_a_table_row_or_its_rule_is_never_a_heading():
 
 
 def test_a_list_item_or_a_label_is_never_a_heading_and_a_heading_is_its_whole_line():
-    text = ("# Travel policy\n\n## 4. Accommodation\n\nHotel costs are reimbursed up to these limits per night:\n\n"
+    text = ("# Travel policy\n\n**Author:** Ann Lee\n\n## 4. Accommodation\n\nHotel costs are reimbursed up to these limits per night:\n\n"
             "- London: £140\n- Elsewhere in the UK: £95\n\nSeason: late June to September\n\n"
             "DAY 1: TALGRUND (1,120 m) TO BRENNER HUT\n\nThe path climbs through the forest for an hour.\n")
     passages = corpus.split(doc_of("policy.md", text), HASHING.count_tokens, min_words=3, max_words=40)

@@ -94,6 +94,7 @@ def test_question_kind_comes_from_the_asking_clause(question, kind):
     ("DAY 1: TALGRUND (1,120 m) TO BRENNER HUT (1,920 m)", True),
     ("| Feature | TC-8 Lite | TC-8 | TC-8 Pro |", True),
     ("| Price (RRP) | €179 | €299 | €549 |", False),
+    ("**Release manager:** Priya Lindqvist-Harrow", False),  # a label and its value
     ("The museum has no car park of its own.", False),
     ("1. Install the server.", False),
     ("2. **Install the server.**", True),  # a step's heading: its body follows

@@ -12,7 +12,8 @@ the record's evidence (or, for FanOutQA pairs, holds the gold answer in the gold
    often on the dev sets: 0.722 -> 0.770 of answerable questions, in-sample.)
 2. Thresholds (abstain below, value margin, extra-sentence margin): a grid search on the same records,
    maximising balanced accuracy = mean(answerable answered with every fact) and mean(unanswerable
-   abstained), among the settings that abstain on at most 5% of the answerable questions (mean over the sets),
+   abstained), among the settings that abstain on at most 5% of the answerable questions of every set
+   (until 2026-12-02: of the mean over the sets, which let one set go to 6-8%),
    replaying the answerer's decisions (`decide`) on the scored candidates.
 The output records the date, the data, and the dev figures reached (hand weights beside fitted ones).
 """
@@ -39,7 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DEV_SETS = ("seed", "heldout", "genres-dev", "fanoutqa")
 EXAMPLES = ROOT / evaluate.CACHE / "fit_answer_examples.jsonl"  # the collected candidates (git-ignored)
 L2 = 0.001
-MAX_FALSE_ABSTENTIONS = 0.05  # thresholds that abstain on more answerable questions (mean over the dev sets) are not taken
+MAX_FALSE_ABSTENTIONS = 0.05  # thresholds that abstain on more answerable questions (on any dev set) are not taken
 
 
 @dataclass
@@ -262,11 +263,23 @@ def fit_answerability(examples: list[Example], w: np.ndarray, value_margin: floa
             if mask.any():
                 sw[mask] = 1.0 / mask.sum()
     sw /= sw.sum()
+    return {n: float(v) for n, v in zip(answerer.ANSWERABILITY, logistic(x, y, sw))}
+
+
+def logistic(x: np.ndarray, y: np.ndarray, sw: np.ndarray, steps: int = 50) -> np.ndarray:
+    """Weighted L2-regularised logistic regression solved by Newton's method, to convergence. (Until
+    2026-12-02 a fixed 4,000 steps of gradient descent on unscaled facts, which stopped far from the
+    optimum: the reader's weight came out anywhere from 0.05 to 4 depending on the other thresholds.)"""
     a = np.zeros(x.shape[1])
-    for _ in range(4000):
-        p = 1.0 / (1.0 + np.exp(-(x @ a)))
-        a -= 2.0 * (x.T @ (sw * (p - y)) + L2 * a)
-    return {n: float(v) for n, v in zip(answerer.ANSWERABILITY, a)}
+    for _ in range(steps):
+        p = 1.0 / (1.0 + np.exp(-np.clip(x @ a, -30, 30)))
+        gradient = x.T @ (sw * (p - y)) + L2 * a
+        hessian = (x * (sw * p * (1 - p))[:, None]).T @ x + L2 * np.eye(len(a))
+        step = np.linalg.solve(hessian, gradient)
+        a -= step
+        if np.max(np.abs(step)) < 1e-8:
+            break
+    return a
 
 
 def fit_thresholds(examples: list[Example], w: np.ndarray) -> dict:
@@ -284,7 +297,7 @@ def fit_thresholds(examples: list[Example], w: np.ndarray) -> dict:
                          "value_required": required, "answerability": a}
                     f = figures(examples, w, t)
                     # the issue's bar first: answerable questions are answered; then balanced accuracy
-                    feasible = _mean([v["false_abstentions"] for k, v in f.items() if k != "all"]) <= MAX_FALSE_ABSTENTIONS
+                    feasible = max(v["false_abstentions"] for k, v in f.items() if k != "all") <= MAX_FALSE_ABSTENTIONS
                     score = (feasible, _objective(f))
                     if score > best:
                         best, best_t = score, t

@@ -240,9 +240,10 @@ def table_cell(row: str, header: list[str], question: str) -> tuple[str, str]:
 def labelled_row(row: str, header: list[str]) -> str:
     """A table row with each cell under its column's header, as a reader can take it in without the
     table: "| Price | £59 | £129 |" under "| | TC-8 | TC-8 Pro |" -> "Price; TC-8: £59; TC-8 Pro: £129"."""
-    if not header or header == _cells(row):
+    cells = _cells(row)
+    if not header or header == cells:
         return row
-    return "; ".join(f"{h}: {c}" if h else c for h, c in zip(header, _cells(row)) if c)
+    return "; ".join(f"{h}: {c}" if h else c for h, c in zip(header, cells) if c)
 
 
 def _about(hit: Hit) -> str:
@@ -285,8 +286,7 @@ def candidates(question: Question, hits: list[Hit], cache: VectorCache | None = 
               for s in hit.sentences}
     headers = table_headers(hits)
     # where the sentences of the previous answer end: a follow-up ("Did it pass?") is often answered right after
-    answered_ends = {(hit.doc, s.end) for hit in hits for s in hit.sentences
-                     if previous_answer and hit.text[s.start - hit.start : s.end - hit.start] in previous_answer}
+    answered_ends = {key for key, said in ending.items() if previous_answer and said in previous_answer}
     out = []
     for hit, about in zip(hits, all_text):
         absent = [e for e in present_entities if missing_entities((e,), [about])]

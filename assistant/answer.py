@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -23,7 +24,7 @@ import numpy as np
 from .aliases import descriptions_of
 from .corpus import BOLD_LABEL
 from .index import TITLE_JOIN
-from .lexical import STOPWORDS, Lexicon, terms, words
+from .lexical import STOPWORDS, Lexicon, Vocabulary, terms, words
 from .question import missing_entities
 from .types import Answer, Hit, Question, Sentence
 from .values import NAME, QUOTE, SPEECH, TITLES, VALUE_KINDS, find, is_name
@@ -46,15 +47,17 @@ AFTER_CHARS = 300  # "right after the previous answer": starts within this many 
 # the fallback; assistant/weights.json (eval/fit_answer.py) replaces them with weights fitted on dev data.
 FEATURES = ("retrieval", "predicate", "rank", "value", "no_value", "speaker", "quoted_other", "say_none", "cause",
             "according", "coref", "entity_absent", "names_missing", "names_here", "focus", "focus_followup", "no_terms", "repeat",
-            "after_answer", "steps", "heading", "length", "reader", "bias")
+            "after_answer", "steps", "heading", "length", "names_off_doc", "terms_off_doc", "reader", "bias")
 HAND_WEIGHTS = {"retrieval": 1.0, "predicate": 0.5, "rank": 0.04, "value": 0.08, "no_value": -0.12,
                 "speaker": 0.15, "quoted_other": -0.05, "say_none": -0.15, "cause": 0.05, "according": 0.08,
                 "coref": 0.10, "entity_absent": -0.05, "names_missing": 0.0, "names_here": 0.0, "focus": 0.10, "focus_followup": 0.30, "no_terms": -0.05,
-                "repeat": -0.15, "after_answer": 0.0, "steps": 0.0, "heading": 0.0, "length": 0.0, "reader": 0.0, "bias": 0.0}
+                "repeat": -0.15, "after_answer": 0.0, "steps": 0.0, "heading": 0.0, "length": 0.0, "names_off_doc": 0.0,
+                "terms_off_doc": 0.0, "reader": 0.0, "bias": 0.0}
 HAND_THRESHOLDS = {"abstain_below": 0.545, "value_margin": 0.2, "extra_margin": 0.08}
 # Whether the chosen sentence answers at all: a score over the question-level facts below, compared with
 # abstain_below. By hand it is the best sentence's score alone; the fit weighs all of them.
-ANSWERABILITY = ("score", "reader", "margin", "names_missing", "names_here", "value", "bias")
+ANSWERABILITY = ("score", "reader", "margin", "names_missing", "names_here", "names_off_doc", "terms_off_doc", "value",
+                 "bias")
 HAND_ANSWERABILITY = {"score": 1.0}
 WEIGHTS_FILE = Path(__file__).with_name("weights.json")
 
@@ -80,12 +83,13 @@ class Model:
 def answerability_facts(score: float, runner_up: float | None, features: tuple[float, ...] | np.ndarray,
                         value: str) -> dict[str, float]:
     """What tells an answer from a near miss: the best score, the reader's reading, the lead over the
-    next candidate, names of the question missing from the passage or named by the sentence itself, and
-    whether a value was found."""
+    next candidate, names of the question missing from the passage or named by the sentence itself,
+    names and words of the question its whole document never uses ("Can I claim my broadband bill?" of
+    a travel policy), and whether a value was found."""
     f = dict(zip(FEATURES, features))
     return {"score": float(score), "reader": float(f.get("reader", 0.0)),
             "margin": min(score - runner_up, 5.0) if runner_up is not None else 5.0,
-            "names_missing": float(f.get("names_missing", 0.0)), "names_here": float(f.get("names_here", 0.0)),
+            **{name: float(f.get(name, 0.0)) for name in ("names_missing", "names_here", "names_off_doc", "terms_off_doc")},
             "value": float(bool(value)), "bias": 1.0}
 
 
@@ -265,9 +269,11 @@ def _about_another(question: Question, text: str) -> bool:
 
 def candidates(question: Question, hits: list[Hit], cache: VectorCache | None = None,
                people: dict[str, set[tuple[str, str]]] | None = None, previous_answer: str = "",
-               weights: dict[str, float] | None = None, reader: Reader | None = None) -> list[Candidate]:
+               weights: dict[str, float] | None = None, reader: Reader | None = None,
+               vocabulary: Mapping[str, Vocabulary] | None = None) -> list[Candidate]:
     """Every sentence of the hits with its features and score (how well it answers the question).
-    `reader`, when given, reads each sentence together with the question (a cross-encoder)."""
+    `reader`, when given, reads each sentence together with the question (a cross-encoder);
+    `vocabulary`, the words of each hit's whole document (Assistant.vocabulary)."""
     w = model().weights if weights is None else weights
     texts = [hit.text[s.start - hit.start : s.end - hit.start] for hit in hits for s in hit.sentences]
     predicate_similarity = {}
@@ -292,6 +298,11 @@ def candidates(question: Question, hits: list[Hit], cache: VectorCache | None = 
         absent = [e for e in present_entities if missing_entities((e,), [about])]
         names_missing = (len(missing_entities(question.entities, [about]))
                          / len(question.entities) if question.entities else 0.0)
+        document = (vocabulary or {}).get(hit.doc)
+        names_off_doc = (len(missing_entities(question.entities, document)) / len(question.entities)
+                         if document is not None and question.entities else 0.0)
+        terms_off_doc = (len(focus_terms - document.terms) / len(focus_terms)
+                         if document is not None and focus_terms else 0.0)
         for s in hit.sentences:
             text = hit.text[s.start - hit.start : s.end - hit.start]
             previous = _neighbour(ending, hit.doc, s.start, -1) or ""
@@ -327,6 +338,7 @@ def candidates(question: Question, hits: list[Hit], cache: VectorCache | None = 
                 if named_otherwise(entity, text, people):
                     own |= set(terms(entity))
             f["names_missing"] = names_missing  # the question's names its passage lacks
+            f["names_off_doc"], f["terms_off_doc"] = names_off_doc, terms_off_doc  # ... its document never uses
             if question.entities:  # ... and those the sentence itself names ("E2:" for "What does E2 mean?")
                 f["names_here"] = 1.0 - len(missing_entities(question.entities, [f"{column} {text}"])) / len(question.entities)
             if absent:  # a name of the question that other passages have and this one lacks
@@ -418,7 +430,7 @@ def _inherit(scored: list[Candidate]) -> list[Candidate]:
 
 def compose(question: Question, hits: list[Hit], previous_answer: str = "", cache: VectorCache | None = None,
             people: dict[str, set[tuple[str, str]]] | None = None, fitted: Model | None = None,
-            reader: Reader | None = None) -> Answer:
+            reader: Reader | None = None, vocabulary: Mapping[str, Vocabulary] | None = None) -> Answer:
     """The extractive answer: up to three cited sentences (or a how-to's steps), or an abstention.
 
     `question.text` is what the user asked (follow-up references resolved), `question.query` what was
@@ -435,7 +447,7 @@ def compose(question: Question, hits: list[Hit], previous_answer: str = "", cach
     if missing:  # a name the passages never mention, nor one that means nearly the same
         return abstain(query, hits, f"they never mention {', '.join(missing)}")
     reader = reader if m.weights.get("reader") else None  # hand weights do not use it
-    scored = candidates(question, hits, cache, people, previous_answer, m.weights, reader)
+    scored = candidates(question, hits, cache, people, previous_answer, m.weights, reader, vocabulary)
     if previous_answer:
         scored = _after(previous_answer, question, scored)
     by_end = {(c.hit.doc, c.sentence.end): c for c in scored}  # every candidate, before any filter below

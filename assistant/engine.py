@@ -3,12 +3,13 @@ staleness check. The CLI, the web app and Python users all go through it."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 import threading
 import time
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from . import search as retriever
 from .chat import History, resolve
 from .config import Settings
 from .embed import Embedder, shared_embedder
+from .lexical import Vocabulary
 from .errors import AssistantError, DamagedIndexError, IndexWriteError, QuestionError
 from .question import analyse as understand
 from .reader import Reader, shared_reader
@@ -56,6 +58,7 @@ class Assistant:
         self._cache: retriever.VectorCache | None = None
         self._snapshot: store.Snapshot | None = None
         self._introductions: tuple[str, dict] = ("", {})  # (generation, aliases.introductions of it)
+        self._vocabulary: tuple[str, dict[str, list[int]], dict[str, Vocabulary]] = ("", {}, {})
         self._build_lock = threading.Lock()
         self._load_lock = threading.Lock()
         self._last_check = 0.0
@@ -202,6 +205,24 @@ class Assistant:
             self._introductions = (snap.generation, aliases.introductions(p.text for p in snap.passages))
         return self._introductions[1]
 
+    def vocabulary(self, docs: Iterable[str]) -> dict[str, Vocabulary]:
+        """The words of each of these documents, all its passages and their titles: does a document
+        mention the question's names and terms at all. Made on first use per document and kept for
+        the index generation (a passage list is one document's; a question's hits come from a few)."""
+        snap = self.snapshot()
+        generation, rows, made = self._vocabulary
+        if generation != snap.generation:
+            rows, made = {}, {}
+            for row, p in enumerate(snap.passages):
+                rows.setdefault(p.doc, []).append(row)
+            self._vocabulary = (snap.generation, rows, made)
+        for doc in docs:
+            if doc not in made and doc in rows:
+                titles = snap.titles
+                made[doc] = Vocabulary.of(itertools.chain.from_iterable(
+                    (snap.passages[r].text, titles[r] if r < len(titles) else "") for r in rows[doc]))
+        return {doc: made[doc] for doc in docs if doc in made}
+
     def ask(self, question: str, history: History | None = None, k: int | None = None,
             cancel: threading.Event | None = None) -> Answer:
         """Answer from the documents with [n] citations, or say plainly that they don't answer it."""
@@ -221,7 +242,7 @@ class Assistant:
         cleaned = clean_question(question, self.settings.max_question_chars)
         asked, hits = self.evidence(cleaned, history, k)
         composed = answerer.compose(asked, hits, _previous_answer(history), self.vectors, self.introductions(),
-                                    reader=self.reader)
+                                    reader=self.reader, vocabulary=self.vocabulary({h.doc for h in hits}))
         extractive = answerer.verify(composed, self.vectors)
         if self._generator is not None and hits:
             generated, why = yield from self._generate(cleaned, asked.query, hits, cancel)

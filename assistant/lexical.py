@@ -6,7 +6,9 @@ import logging
 import os
 import re
 import unicodedata
-from functools import lru_cache
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +63,45 @@ def related(a: str, b: str) -> bool:
         return True
     shared = len(os.path.commonprefix([a, b]))
     return shared >= 5 or (shared >= 4 and min(len(a), len(b)) <= 5)
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """The words of a text (a passage, a whole document), for asking quickly whether it names a word
+    (`names`, the test `related` makes, without comparing with every word) or holds a search term."""
+
+    found: frozenset[str]  # words, and words without their dots ("u.s" -> "us")
+    plural_free: frozenset[str]  # the same without a final "s"
+    prefixes: frozenset[str]  # the first 5 letters of each word of 5 or more letters
+    short_prefixes: frozenset[str]  # the first 4 letters of each word of 4 or 5 letters
+    all_prefixes: frozenset[str]  # the first 4 letters of each word of 4 or more letters
+
+    @classmethod
+    def of(cls, texts: Iterable[str]) -> Vocabulary:
+        found: set[str] = set()
+        for text in texts:
+            found.update(words(text))
+        found |= {w.replace(".", "") for w in found}
+        return cls(frozenset(found), frozenset(w.rstrip("s") for w in found),
+                   frozenset(w[:5] for w in found if len(w) >= 5), frozenset(w[:4] for w in found if 4 <= len(w) <= 5),
+                   frozenset(w[:4] for w in found if len(w) >= 4))
+
+    @cached_property
+    def terms(self) -> frozenset[str]:
+        """The search terms here: stemmed, without stopwords (as `terms` makes them)."""
+        kept = sorted(w for w in self.found if w not in STOPWORDS)
+        return frozenset(_stemmer().stemWords(kept)) if kept else frozenset()
+
+    def names(self, word: str) -> bool:
+        """The word, its singular, or a word `related` to it occurs here."""
+        if word in self.found or word.rstrip("s") in self.plural_free:
+            return True
+        if len(word) >= 5 and word[:5] in self.prefixes:  # a shared beginning of 5 letters
+            return True
+        if len(word) < 4:
+            return False
+        # 4 shared letters when one of the two words has at most 5
+        return word[:4] in (self.all_prefixes if len(word) <= 5 else self.short_prefixes)
 
 
 class TermWeights:

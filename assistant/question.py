@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from .lexical import STOPWORDS, related, words
+from .lexical import STOPWORDS, Vocabulary, words
 from .types import Question
 from .values import MONEY_WORDS, NAME, TITLES, VALUE_KINDS, find
 
@@ -163,16 +163,13 @@ def _predicate(question: str, entities: tuple[str, ...]) -> str:
     return " ".join(kept)
 
 
-def missing_entities(entities: tuple[str, ...], texts: list[str]) -> list[str]:
-    """Question names none of whose distinctive words occur in the texts."""
-    found = set(words(" ".join(texts)))
-    found |= {w.replace(".", "") for w in found}  # "U.S." answers "US"
-    stems = {w.rstrip("s") for w in found}
+def missing_entities(entities: tuple[str, ...], texts: list[str] | Vocabulary) -> list[str]:
+    """Question names none of whose distinctive words occur in the texts (or the vocabulary)."""
+    found = texts if isinstance(texts, Vocabulary) else Vocabulary.of(texts)
     missing = []
     for entity in entities:
         entity_words = [w.replace(".", "") for w in words(entity) if w not in TITLES and w not in STOPWORDS]
-        if entity_words and not any(w in found or w.rstrip("s") in stems or any(related(w, f) for f in found)
-                                    for w in entity_words):
+        if entity_words and not any(found.names(w) for w in entity_words):
             missing.append(entity)
     return missing
 

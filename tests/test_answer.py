@@ -319,3 +319,48 @@ def test_a_sentence_right_after_the_previous_answer_is_marked_for_a_follow_up():
                                 previous_answer=f"{sentences[0]} [1]")
     after = {c.text: c.features[answerer.FEATURES.index("after_answer")] for c in found}
     assert after == {sentences[0]: 0.0, sentences[1]: 1.0, sentences[2]: 1.0, sentences[3]: 1.0, sentences[4]: 0.0}
+
+
+def test_a_vocabulary_names_exactly_the_words_related_names():
+    """Vocabulary.names answers as `related` against every word would, without the loop over them."""
+    from assistant.lexical import Vocabulary, related, words
+
+    text = "The U.S. envoy met Ukrainians in Belgium and China; Kyiv's mayor, Dr. Klitschko, spoke at NATO HQ."
+    vocabulary = Vocabulary.of([text])
+    found = set(words(text)) | {w.replace(".", "") for w in words(text)}
+    for word in ("us", "ukraine", "belgian", "chinese", "kyiv", "klitschkos", "nato", "hq", "hqs", "mayors",
+                 "kyivan", "bel", "belg", "envoys", "spoke", "spokesman", "chin", "russia", "moscow", "a"):
+        expected = (word in found or word.rstrip("s") in {f.rstrip("s") for f in found}
+                    or any(related(word, f) for f in found))
+        assert vocabulary.names(word) == expected, word
+
+
+def test_a_candidate_from_a_document_that_never_uses_the_question_s_names_or_words_is_marked():
+    from assistant.lexical import Vocabulary
+
+    hut = _hit("Dogs must stay outside.", doc="guide.txt")
+    museum = _hit("Only assistance dogs are allowed inside the museum.", 100, doc="museum.html")
+    vocabulary = {"guide.txt": Vocabulary.of(["# Brenner Hut", "The Brenner Hut has 42 beds.", "Dogs must stay outside."]),
+                  "museum.html": Vocabulary.of(["Tidewater Maritime Museum", museum.text])}
+    question = questions.analyse("Are dogs allowed to stay at the Brenner Hut?")
+    found = answerer.candidates(question, [museum, hut], vocabulary=vocabulary)
+    off = {c.hit.doc: (c.features[answerer.FEATURES.index("names_off_doc")],
+                       c.features[answerer.FEATURES.index("terms_off_doc")]) for c in found}
+    assert off["guide.txt"][0] == 0.0 and off["museum.html"][0] == 1.0  # the museum never names the hut
+    assert off["guide.txt"][1] < off["museum.html"][1]  # "brenner", "hut" are its words, not the museum's
+    # no vocabulary given: nothing is known about the documents, nothing is marked
+    assert all(c.features[answerer.FEATURES.index("names_off_doc")] == 0.0
+               for c in answerer.candidates(question, [museum, hut]))
+
+
+def test_the_assistant_knows_each_document_s_words_per_index_generation(fake_assistant):
+    fake_assistant.build()
+    words = fake_assistant.vocabulary(["bakery.md", "solar.txt", "not-there.txt"])
+    assert set(words) == {"bakery.md", "solar.txt"}
+    assert words["bakery.md"].names("sourdough") and not words["solar.txt"].names("sourdough")
+    assert "croissant" in words["bakery.md"].terms  # stemmed search terms, from the last passage too
+    (fake_assistant.settings.seeds / "bakery.md").write_text("# The bakery\nNow it sells only rye bread.\n",
+                                                             encoding="utf-8")
+    fake_assistant.build()
+    words = fake_assistant.vocabulary(["bakery.md"])
+    assert words["bakery.md"].names("rye") and not words["bakery.md"].names("sourdough")

@@ -209,7 +209,7 @@ def pdf_text(data: bytes) -> str:
     try:
         reader = PdfReader(io.BytesIO(data))
         pages = [(page.extract_text() or "").strip() for page in reader.pages]
-    except Exception as exc:  # pypdf raises many types on damaged files
+    except Exception as exc:  # noqa: BLE001 (pypdf raises many types on damaged files)
         raise ValueError(f"unreadable PDF ({type(exc).__name__})") from None
     return "\n\n".join(p for p in pages if p)
 
@@ -524,7 +524,7 @@ def _chunk(
 
     # a short tail is folded into the group before it, when the two still fit the window
     if len(groups) >= 2:
-        (p_first, p_last), (t_first, t_last) = groups[-2], groups[-1]
+        (p_first, p_last), (_, t_last) = groups[-2], groups[-1]
         tail_new_words = sum(words[p_last + 1 : t_last + 1])
         combined = text[section[p_first].start : section[t_last].end]
         if (

@@ -20,8 +20,8 @@ from . import search as retriever
 from .chat import History, resolve
 from .config import Settings
 from .embed import Embedder, shared_embedder
-from .lexical import Vocabulary
 from .errors import AssistantError, DamagedIndexError, IndexWriteError, QuestionError
+from .lexical import Vocabulary
 from .question import analyse as understand
 from .reader import Reader, shared_reader
 from .rerank import Reranker, shared_reranker

@@ -375,11 +375,18 @@ def _read(question: Question, found: list[Candidate], w: dict[str, float], reade
         top = [i for i in order if not found[i].features[FEATURES.index("heading")]][:READER_TOP]
         shown = [c.reads for c in found]
         texts = list(dict.fromkeys(shown[i] for i in top))
-        read = dict(zip(texts, reader.score(question.text, texts).tolist())) if texts else {}
+        read = dict(zip(texts, reader.score(reader_question(question), texts).tolist())) if texts else {}
         floor = min(read.values(), default=0.0)
         found = [replace(c, features=c.features[:at] + (read.get(text, floor),) + c.features[at + 1 :])
                  for c, text in zip(found, shown)]
     return [replace(c, score=float(np.dot(weights, c.features))) for c in found]
+
+
+def reader_question(question: Question) -> str:
+    """What the reader reads as the question. A follow-up's own words ("And for how long?") say too
+    little: it reads them with the previous question they are searched with ("for how long (What oven
+    temperature do the knots need?)")."""
+    return question.query if question.is_followup else question.text
 
 
 def reader_text(hit: Hit, text: str, at: int | None = None) -> str:

@@ -49,7 +49,7 @@ class Example:
     id: str
     kind: str  # answerable | unanswerable
     question_kind: str
-    question: str
+    question: str  # as the reader reads it (answer.reader_question)
     features: np.ndarray  # candidates x FEATURES
     right: np.ndarray  # candidates: overlaps the evidence / holds the gold answer
     texts: list[str]
@@ -124,7 +124,7 @@ def _example(a: Assistant, set_name: str, qid: str, kind: str, question: str, hi
             right = np.array([c.hit.doc == expected["doc"] and evaluate.answer_in(c.text, expected["answer"])
                               for c in found], dtype=bool)
             wanted = {"gold": expected["answer"]}
-    return Example(set_name, qid, kind, asked.kind, asked.text,
+    return Example(set_name, qid, kind, asked.kind, answerer.reader_question(asked),
                    np.array([c.features for c in found], dtype=np.float64).reshape(len(found), -1), right,
                    [c.text for c in found], [c.value for c in found], wanted, refused,
                    [c.reads for c in found])

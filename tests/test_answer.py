@@ -364,3 +364,29 @@ def test_the_assistant_knows_each_document_s_words_per_index_generation(fake_ass
     fake_assistant.build()
     words = fake_assistant.vocabulary(["bakery.md"])
     assert words["bakery.md"].names("rye") and not words["bakery.md"].names("sourdough")
+
+
+class _RecordingReader:
+    """Reads nothing: records what it is asked and scores every sentence 0."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def score(self, question: str, texts: list[str]):
+        import numpy as np
+
+        self.asked.append(question)
+        return np.zeros(len(texts))
+
+
+def test_the_reader_reads_a_follow_up_with_the_question_it_follows():
+    hit = _hit("Brush the knots with egg and bake for 12 to 14 minutes.")
+    weights = {**answerer.HAND_WEIGHTS, "reader": 1.0}
+    followup = replace(questions.analyse("for how long"),
+                       query="for how long (What oven temperature do the cardamom knots need?)")
+    reader = _RecordingReader()
+    answerer.candidates(followup, [hit], weights=weights, reader=reader)
+    assert reader.asked == ["for how long (What oven temperature do the cardamom knots need?)"]
+    reader = _RecordingReader()
+    answerer.candidates(questions.analyse("How long do the knots bake?"), [hit], weights=weights, reader=reader)
+    assert reader.asked == ["How long do the knots bake?"]

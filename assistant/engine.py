@@ -218,9 +218,8 @@ class Assistant:
             self._vocabulary = (snap.generation, rows, made)
         for doc in docs:
             if doc not in made and doc in rows:
-                titles = snap.titles
                 made[doc] = Vocabulary.of(itertools.chain.from_iterable(
-                    (snap.passages[r].text, titles[r] if r < len(titles) else "") for r in rows[doc]))
+                    (snap.passages[r].text, store.title_of(snap, r)) for r in rows[doc]))
         return {doc: made[doc] for doc in docs if doc in made}
 
     def ask(self, question: str, history: History | None = None, k: int | None = None,

@@ -22,7 +22,7 @@ from .embed import Embedder, current_threads, set_threads
 from .index import text_key
 from .lexical import terms
 from .question import value_test
-from .store import Snapshot
+from .store import Snapshot, title_of
 from .types import Hit, Passage, Question, Sentence
 
 log = logging.getLogger(__name__)
@@ -199,7 +199,7 @@ def title_match(snapshot: Snapshot, row: int, asked: set[str]) -> float:
     """The share of the words of the passage's title and heading (what index.titles_of embeds with it,
     and its own section heading) that the question has: "population of India" names all of "India"."""
     p = snapshot.passages[row]
-    title = snapshot.titles[row] if row < len(snapshot.titles) else ""
+    title = title_of(snapshot, row)
     words = set(terms(f"{title} {p.heading}"))
     return len(words & asked) / len(words) if words else 0.0
 
@@ -219,7 +219,7 @@ def rank(snapshot: Snapshot, found: dict[int, Features], fused: list[tuple[int, 
         # the sentence scores themselves stay plain (the answerer weighs values on its own)
         best = float(np.max(sentence_scores + w.value * f.value)) if len(f.spans) else f.passage
         score = w.sentence * best + w.passage * f.passage + w.fusion * fusion / best_fusion + w.title * f.title
-        title = snapshot.titles[row] if row < len(snapshot.titles) else ""
+        title = title_of(snapshot, row)
         hits.append(Hit(p.doc, p.start, p.end, p.text, score, 0, p.start, p.end, p.text, scored, (p.id,), title))
     hits.sort(key=lambda h: -h.score)
     return hits

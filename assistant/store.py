@@ -80,6 +80,12 @@ class Sentences:
         return cls(np.zeros((0, dim), np.float16), np.zeros((0, 2), np.int32), np.zeros(1, np.int64))
 
 
+def title_of(snapshot: Snapshot, row: int) -> str:
+    """What was embedded before passage `row`'s text (its document title and heading), "" when the
+    snapshot holds no titles. Any snapshot: this one or milvus.MilvusSnapshot."""
+    return snapshot.titles[row] if row < len(snapshot.titles) else ""
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """One loaded generation: everything a query needs, never mutated after loading."""

@@ -169,7 +169,11 @@ def is_heading(text: str, document_start: bool = False) -> bool:
     if "\n" in line or not core:
         return False
     if _LIST_ITEM.match(line):  # a step; unless all of it is bold: the step's heading ("2. **Install it.**")
-        return re.fullmatch(r"(\*\*|__)[^*_]+\1", _LIST_ITEM.sub("", line, count=1).strip()) is not None
+        rest = _LIST_ITEM.sub("", line, count=1).strip()
+        if re.fullmatch(r"(\*\*|__)[^*_]+\1", rest):
+            return True
+        # a numbered section's heading ("8. Error codes") or a step ("1. Mix the flour."), by its words
+        return bool(re.match(r"\s*\d{1,2}\.\s", line) and rest and not _LIST_ITEM.match(rest) and is_heading(rest))
     if core.startswith("|"):  # a table row of labels: no cell holds a figure
         return not any(re.match(r"[€$£¥]?\s?[-+]?\d", cell.strip()) for cell in core.split("|"))
     letters = [c for c in core if c.isalpha()]
@@ -257,14 +261,19 @@ def _about(hit: Hit) -> str:
     return f"{hit.title}\n{text}" if hit.title else text
 
 
-def _about_another(question: Question, text: str) -> bool:
-    """The sentence lacks the question's names and names something else instead: its numbers are about
-    that. A sentence that names nothing ("Students can get the membership for £45.") is about the
-    subject of its passage, which retrieval matched to the question."""
+def _about_another(question: Question, text: str, value: str) -> bool:
+    """The sentence lacks the question's names and names something else instead, before the value or
+    in its clause: the value is about that. A sentence that names nothing ("Students can get the
+    membership for £45.") is about the subject of its passage, which retrieval matched to the question;
+    a name after the value's clause ("... had fallen to about 4,500, and the nearest harbour was at
+    Calloway") is not what the value is about."""
     if not missing_entities(question.entities, [text]):
         return False
+    at = text.find(value)
+    clause_end = re.search(r"[,;:—–]\s|$", text[at + len(value) :]) if at >= 0 else None
+    upto = text[: at + len(value) + clause_end.start()] if clause_end else text
     asked = set(words(question.text))
-    return any(is_name(m, text, "who") and not set(words(m.group())) <= asked for m in NAME.finditer(text))
+    return any(is_name(m, upto, "who") and not set(words(m.group())) <= asked for m in NAME.finditer(upto))
 
 
 def candidates(question: Question, hits: list[Hit], cache: VectorCache | None = None,
@@ -319,7 +328,7 @@ def candidates(question: Question, hits: list[Hit], cache: VectorCache | None = 
                     value = find(question.kind, cell, question.text, question.unit)
                 else:
                     value = find(question.kind, text, question.text, question.unit)
-                    if value and question.kind == "quantity" and _about_another(question, text):
+                    if value and question.kind == "quantity" and _about_another(question, text, value):
                         value = ""  # a number about something else ("Ukraine's army" for "Russia's army")
                 f["value" if value else "no_value"] = 1.0
             elif cell:  # "What is the detection range of the TC-8 Pro?": the cell leads the row
@@ -353,7 +362,9 @@ def candidates(question: Question, hits: list[Hit], cache: VectorCache | None = 
             f["repeat"] = float(bool(previous_answer) and question.kind != "why" and text in previous_answer)
             f["after_answer"] = float(text not in previous_answer and any(
                 doc == hit.doc and 0 <= s.start - end <= AFTER_CHARS for doc, end in answered_ends))
-            f["heading"] = float(is_heading(text, s.start == 0))
+            # a heading never answers by itself, unless it holds the date or number asked for ("When did
+            # 4.0.0 come out?": "## 4.0.0 — 3 June 2024"); the answer then leads with that value
+            f["heading"] = float(is_heading(text, s.start == 0) and not re.search(r"\d", value))
             f["length"] = min(len(text.split()), 60) / 60
             out.append(Candidate(hit, s, text, 0.0, value, tuple(f[name] for name in FEATURES),
                                  reader_text(hit, labelled_row(text, header), s.start - hit.start)))
@@ -459,7 +470,8 @@ def compose(question: Question, hits: list[Hit], previous_answer: str = "", cach
         scored = _after(previous_answer, question, scored)
     by_end = {(c.hit.doc, c.sentence.end): c for c in scored}  # every candidate, before any filter below
     by_start = {(c.hit.doc, c.sentence.start): c for c in scored}
-    ranked = [c for c in scored if not is_heading(c.text, c.sentence.start == 0)]  # a title never answers alone
+    heading = FEATURES.index("heading")
+    ranked = [c for c in scored if not c.features[heading]]  # a title never answers alone
     if not ranked:
         return abstain(query, hits, "the passages that match hold only titles")
     if question.kind in VALUE_KINDS:

@@ -139,6 +139,20 @@ _MEASURES = [
 ]
 
 
+# words capitalised only because they open the question: prepositions, pronouns, discourse words
+_OPENING_WORDS = {"since", "within", "along", "alongside", "without", "once", "someone", "anyone", "anything",
+                  "something", "everyone", "everything", "am", "i'm", "i’m", "i've", "i’ve", "i'd", "i’d",
+                  "i'll", "i’ll", "apart", "aside", "besides", "except", "other", "please", "so", "also"}
+
+
+def _opens_only(word: str) -> bool:
+    """A question's first word that is capitalised for opening it, not for being a name ("Roughly",
+    "During", "I'm")."""
+    low = word.lower()
+    return (low in QUESTION_WORDS or low in STOPWORDS or low in _OPENING_WORDS
+            or (len(low) >= 7 and low.endswith("ly") and low.isalpha()))  # not "Italy"
+
+
 def question_entities(question: str) -> list[str]:
     """Capitalised names in the question, an opening question word excluded."""
     out = []
@@ -146,7 +160,7 @@ def question_entities(question: str) -> list[str]:
         name = m.group().strip()
         parts = name.split()
         if m.start() == 0 or question[: m.start()].strip() == "":
-            parts = parts[1:] if parts and parts[0].lower() in QUESTION_WORDS else parts
+            parts = parts[1:] if parts and _opens_only(parts[0]) else parts
         parts = [p for p in parts if p.lower() not in QUESTION_WORDS]
         if parts:
             out.append(" ".join(parts))

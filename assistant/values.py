@@ -185,11 +185,19 @@ def _quantity(text: str, question: str, unit: str, new) -> str:
     elif unit in MONEY_WORDS:
         found = [m for m in found if CURRENCY.search(m.group()) or CURRENCY.search(text[m.end() : m.end() + 12])
                  or CURRENCY.search(text[max(0, m.start() - 2) : m.start()])]
+    elif not unit and not _TIME_ASKED.search(question):  # "what was the population": a count, not a time
+        found = [m for m in found if not _TIME_SPAN.search(m.group())] or found  # span ("a hundred years")
     elif unit:  # "how many beds": a number of beds; not a measure ("14 minutes", "7 m"), nor a bare guess
         unit_terms = set(terms(unit))
         found = [m for m in found if unit_terms & set(terms(" ".join(text[m.start() :].split()[:4])))
                  or unit_terms & set(terms(_label(text, m.start())))]  # "Beds: 42 in dormitories"
     return nearest(found, text, question).group().strip() if found else ""
+
+
+_TIME_SPAN = re.compile(r"\b(?:years?|months?|weeks?|days?|hours?|minutes?|seconds?|decades?|centuries)$",
+                        re.IGNORECASE)
+_TIME_ASKED = re.compile(r"\b(?:years?|months?|weeks?|days?|hours?|minutes?|seconds?|decades?|centuries|time|"
+                         r"long|often|age|old)\b", re.IGNORECASE)
 
 
 def _label(text: str, at: int) -> str:
@@ -239,6 +247,8 @@ def is_name(m: re.Match[str], text: str, kind: str) -> bool:
         return False
     if text[m.start() - 1 : m.start()] == "`":
         return False  # code ("`Table`"), not a name
+    if len(parts) == 1 and parts[0].isupper() and re.search(r"\d\s?$", text[: m.start()]):
+        return False  # a unit after its number ("300 MB", "12 V"), not a name
     if len(parts) == 1 and (parts[0].isupper() or "." in parts[0]) and kind not in ("who", "entity"):
         return False  # "EU", "U.S." answer "who" (an actor) but are no person's or place's name
     if kind == "name" and (len(parts) < 2 or any(p.isupper() or "." in p or p[0].isdigit() for p in parts)

@@ -76,6 +76,18 @@ def test_question_entities_skip_the_question_word():
     assert questions.question_entities("Zelenskyy warned the plans were only what?") == ["Zelenskyy"]
 
 
+@pytest.mark.parametrize("question, names", [
+    ("Roughly how much mobile data does the Pro use in a month?", ["Pro"]),
+    ("During Ramadan, when does the museum open?", ["Ramadan"]),
+    ("I'm a student: how much is the pass?", []),
+    ("Since 1990, who has led Tessa?", ["Tessa"]),
+    ("Italy won how many medals?", ["Italy"]),
+    ("Zelenskyy warned the plans were only what?", ["Zelenskyy"]),
+])
+def test_a_word_capitalised_only_for_opening_the_question_is_no_name(question, names):
+    assert questions.question_entities(question) == names
+
+
 def test_an_opening_word_the_passages_lack_is_not_a_missing_name():
     """A German question word is capitalised too ("Wann"); a name elsewhere in the question still counts."""
     hits = [_hit("Die Brücke über die Saale wurde im März 2024 eröffnet.")]
@@ -291,6 +303,8 @@ def test_heldout_sets_are_not_worse_than_measured(real_assistant, name):
     ("entity", "Talks with the EU were held in Brussels.", "Which city hosted the talks?", "Brussels"),
     ("entity", "BERLIN — Merz and the EU hosted the talks.", "Which city hosted the talks?", "BERLIN"),
     ("entity", "Merz and the EU hosted the talks.", "Which city hosted the talks?", ""),
+    ("quantity", "A typical month of 20 photos a day uses about 300 MB.",
+     "Roughly how much mobile data does the Pro use in a month?", "300 MB"),
 ])
 def test_value_is_copied_from_the_sentence(kind, sentence, question, value):
     got = values.find(kind, sentence, question, questions.analyse(question).unit)
@@ -390,3 +404,38 @@ def test_the_reader_reads_a_follow_up_with_the_question_it_follows():
     reader = _RecordingReader()
     answerer.candidates(questions.analyse("How long do the knots bake?"), [hit], weights=weights, reader=reader)
     assert reader.asked == ["How long do the knots bake?"]
+
+
+def _value_of(question: str, text: str) -> str:
+    return answerer.candidates(questions.analyse(question), [_hit(text)])[0].value
+
+
+def test_a_number_is_about_a_name_before_it_or_in_its_clause_not_one_after():
+    """"MB" after "300" is a unit, not a name the number could be about; "Calloway", named after the
+    population's clause, is not what the population is about; "Ukraine's army" before the number is."""
+    assert _value_of("Roughly how much mobile data does the Pro use in a month?",
+                     "A typical month of 20 photos a day uses about 300 MB.") == "300 MB"
+    assert _value_of("What was the population of Port Merrow after the decline?",
+                     "A hundred years later the population had fallen to about 4,500, and the nearest "
+                     "harbour was at Calloway, 30 km to the north.") == "4,500"
+    assert _value_of("How many soldiers does Russia's army have?", "The army of Ukraine has 900,000 soldiers.") == ""
+
+
+def test_a_heading_answers_only_with_the_date_or_number_it_holds():
+    heading = answerer.FEATURES.index("heading")
+    dated = "## 4.0.0 — 3 June 2024"
+    found = answerer.candidates(questions.analyse("When did Quarry 4.0.0 come out?"), [_hit(dated)])
+    assert found[0].value == "3 June 2024" and found[0].features[heading] == 0.0
+    found = answerer.candidates(questions.analyse("What changed in Quarry 4.0.0?"), [_hit(dated)])
+    assert found[0].features[heading] == 1.0  # nothing asked for in it: a heading, never the answer alone
+    found = answerer.candidates(questions.analyse("Who wrote the guide?"), [_hit("# Mara Ellison")])
+    assert found[0].features[heading] == 1.0  # a name in a title is its topic, not an answer
+
+
+@pytest.mark.parametrize("line, heading", [
+    ("8. Error codes", True), ("3. PURCHASE OF A NEW BOAT", True), ("2. **Install the server.**", True),
+    ("1. Make sure you are running Python 3.10 or later.", False), ("- Camera with strap", False),
+    ("3. Replace `len(table)` with `table.count()`.", False),
+])
+def test_a_numbered_line_is_a_heading_by_its_words(line, heading):
+    assert answerer.is_heading(line) is heading

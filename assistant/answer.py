@@ -47,17 +47,18 @@ AFTER_CHARS = 300  # "right after the previous answer": starts within this many 
 # the fallback; assistant/weights.json (eval/fit_answer.py) replaces them with weights fitted on dev data.
 FEATURES = ("retrieval", "predicate", "rank", "value", "no_value", "speaker", "quoted_other", "say_none", "cause",
             "according", "coref", "entity_absent", "names_missing", "names_here", "focus", "focus_followup", "no_terms", "repeat",
-            "after_answer", "steps", "heading", "length", "names_off_doc", "terms_off_doc", "reader", "bias")
+            "after_answer", "steps", "heading", "length", "names_off_doc", "terms_off_doc", "numbers_missing", "reader",
+            "bias")
 HAND_WEIGHTS = {"retrieval": 1.0, "predicate": 0.5, "rank": 0.04, "value": 0.08, "no_value": -0.12,
                 "speaker": 0.15, "quoted_other": -0.05, "say_none": -0.15, "cause": 0.05, "according": 0.08,
                 "coref": 0.10, "entity_absent": -0.05, "names_missing": 0.0, "names_here": 0.0, "focus": 0.10, "focus_followup": 0.30, "no_terms": -0.05,
                 "repeat": -0.15, "after_answer": 0.0, "steps": 0.0, "heading": 0.0, "length": 0.0, "names_off_doc": 0.0,
-                "terms_off_doc": 0.0, "reader": 0.0, "bias": 0.0}
+                "terms_off_doc": 0.0, "numbers_missing": 0.0, "reader": 0.0, "bias": 0.0}
 HAND_THRESHOLDS = {"abstain_below": 0.545, "value_margin": 0.2, "extra_margin": 0.08}
 # Whether the chosen sentence answers at all: a score over the question-level facts below, compared with
 # abstain_below. By hand it is the best sentence's score alone; the fit weighs all of them.
-ANSWERABILITY = ("score", "reader", "margin", "names_missing", "names_here", "names_off_doc", "terms_off_doc", "value",
-                 "bias")
+ANSWERABILITY = ("score", "reader", "margin", "names_missing", "names_here", "names_off_doc", "terms_off_doc",
+                 "numbers_missing", "value", "bias")
 HAND_ANSWERABILITY = {"score": 1.0}
 WEIGHTS_FILE = Path(__file__).with_name("weights.json")
 
@@ -85,11 +86,13 @@ def answerability_facts(score: float, runner_up: float | None, features: tuple[f
     """What tells an answer from a near miss: the best score, the reader's reading, the lead over the
     next candidate, names of the question missing from the passage or named by the sentence itself,
     names and words of the question its whole document never uses ("Can I claim my broadband bill?" of
-    a travel policy), and whether a value was found."""
+    a travel policy), numbers and codes of the question the sentence and its headings lack, and whether a
+    value was found."""
     f = dict(zip(FEATURES, features))
     return {"score": float(score), "reader": float(f.get("reader", 0.0)),
             "margin": min(score - runner_up, 5.0) if runner_up is not None else 5.0,
-            **{name: float(f.get(name, 0.0)) for name in ("names_missing", "names_here", "names_off_doc", "terms_off_doc")},
+            **{name: float(f.get(name, 0.0))
+               for name in ("names_missing", "names_here", "names_off_doc", "terms_off_doc", "numbers_missing")},
             "value": float(bool(value)), "bias": 1.0}
 
 
@@ -261,14 +264,43 @@ def _about(hit: Hit) -> str:
     return f"{hit.title}\n{text}" if hit.title else text
 
 
+_NUMBER_TOKEN = re.compile(r"(?<![\w.,:\-/])(?:[^\W\d_]+-?)?\d[\w.,:\-/]*(?<![.,:\-/])")
+
+
+def numbers_of(text: str) -> set[str]:
+    """The tokens of a text that hold a digit: versions, codes, numbers ("4.3.0", "E21", "47", "FL-260")."""
+    return {t.lower() for t in _NUMBER_TOKEN.findall(text)}
+
+
+def numbers_missing(asked: set[str], text: str) -> float:
+    """The share of the question's numbers and codes (numbers_of) that `text` lacks; "4.3" is found in
+    "4.3.0" and the other way round (a version's parts)."""
+    if not asked:
+        return 0.0
+    have = numbers_of(text)
+    found = {a for a in asked if any(a == h or h.startswith(a + ".") or a.startswith(h + ".") for h in have)}
+    return 1.0 - len(found) / len(asked)
+
+
+def _holds_fact(question: Question, value: str) -> bool:
+    """A heading's value that answers by itself: a date, time or length of time, or a number with its
+    unit; not a section's number ("## 4. Hotels")."""
+    if question.kind in ("when", "date", "duration"):
+        return bool(re.search(r"\d", value))
+    return re.search(r"\d\D*[^\d\s,.–-]", value) is not None
+
+
+_PRONOUN_START = re.compile(r"[\s\-*•]*(?:He|She|It|They|His|Her|Its|Their)\b")
+
+
 def _about_another(question: Question, text: str, value: str) -> bool:
     """The sentence lacks the question's names and names something else instead, before the value or
     in its clause: the value is about that. A sentence that names nothing ("Students can get the
     membership for £45.") is about the subject of its passage, which retrieval matched to the question;
     a name after the value's clause ("... had fallen to about 4,500, and the nearest harbour was at
     Calloway") is not what the value is about."""
-    if not missing_entities(question.entities, [text]):
-        return False
+    if not missing_entities(question.entities, [text]) or _PRONOUN_START.match(text):
+        return False  # "He received ... three Emmy Awards": a sentence about its passage's subject
     at = text.find(value)
     clause_end = re.search(r"[,;:—–]\s|$", text[at + len(value) :]) if at >= 0 else None
     upto = text[: at + len(value) + clause_end.start()] if clause_end else text
@@ -292,6 +324,7 @@ def candidates(question: Question, hits: list[Hit], cache: VectorCache | None = 
     q_terms = set(terms(question.text)) | set(terms(question.query))
     entity_terms = {t for e in question.entities for t in terms(e)}
     focus_terms = set(terms(question.text))
+    asked_numbers = numbers_of(question.text)  # "When did version 4.3.0 come out?": not 4.0.0's heading
     all_text = [_about(h) for h in hits]
     # names of the question that only a few passages have: a passage without them is likely off-topic
     present_entities = [e for e in question.entities
@@ -364,10 +397,11 @@ def candidates(question: Question, hits: list[Hit], cache: VectorCache | None = 
                 doc == hit.doc and 0 <= s.start - end <= AFTER_CHARS for doc, end in answered_ends))
             # a heading never answers by itself, unless it holds the date or number asked for ("When did
             # 4.0.0 come out?": "## 4.0.0 — 3 June 2024"); the answer then leads with that value
-            f["heading"] = float(is_heading(text, s.start == 0) and not re.search(r"\d", value))
+            f["heading"] = float(is_heading(text, s.start == 0) and not _holds_fact(question, value))
             f["length"] = min(len(text.split()), 60) / 60
-            out.append(Candidate(hit, s, text, 0.0, value, tuple(f[name] for name in FEATURES),
-                                 reader_text(hit, labelled_row(text, header), s.start - hit.start)))
+            reads = reader_text(hit, labelled_row(text, header), s.start - hit.start)  # under its title, headings
+            f["numbers_missing"] = numbers_missing(asked_numbers, reads)
+            out.append(Candidate(hit, s, text, 0.0, value, tuple(f[name] for name in FEATURES), reads))
     return sorted(_inherit(_read(question, out, w, reader)), key=lambda c: -c.score)
 
 

@@ -263,8 +263,8 @@ def _is_boundary(text: str, match: re.Match[str]) -> bool:
     if not (following.isupper() or following.isdigit() or following in _OPENERS):
         return False
     if match.group() == ".":  # a bare period may end an abbreviation or an initial
-        if re.fullmatch(r"\s*(?:(?:Step|Stage|Part)\s)?\d{1,3}", text[: match.start()], re.IGNORECASE):
-            return False  # a numbered item's marker ("1. Make sure ...", "Step 3. Do it."): part of its item
+        if re.fullmatch(r"\s*(?:#{1,6}\s*)?(?:(?:Step|Stage|Part)\s)?\d{1,3}", text[: match.start()], re.IGNORECASE):
+            return False  # a numbered item's or section's marker ("1. Make sure ...", "## 4. Hotels"): part of it
         word = re.search(r"([\w.]+)$", text[: match.start()])
         if word:
             w = word.group(1).lower()

@@ -22,7 +22,7 @@ _KIND_RULES = [(kind, re.compile(pattern)) for kind, pattern in [
     ("date", r"\bwhat (?:date|day)\b|\bon which date\b|\bon what date\b"),
     ("duration", r"\bhow long\b|\bfor how long\b|\bhow many (?:years|months|weeks|days|hours|minutes|seconds)\b"),
     ("what", r"^when (?:can|should|must|may|do|does|am|are|is) (?:i|you|we|one|they|staff|members?|employees?)\b"),
-    ("when", (r"\bwhen\b|\bby when\b|\bwhich (?:day|weekday|month|year|century|decade)\b"
+    ("when", (r"\bwhen\b|\bby when\b|\bhow far back\b|\bwhich (?:day|weekday|month|year|century|decade)\b"
               r"|\bwhat (?:year|month|time|century|decade)\b|\bin what year\b|\bwhat time of\b")),
     ("percent", r"\bwhat (?:percentage|percent|share|proportion|fraction)\b|\bwhat (?:\w+ )?rate\b"),
     ("quantity", (r"\bhow (?:many|much|large|big|far|old|strong|heavy|tall|high|wide|deep|hot|cold|fast|often)\b"
@@ -139,10 +139,14 @@ _MEASURES = [
 ]
 
 
+_I_CONTRACTIONS = {f"i{a}{end}" for a in "'’" for end in ("m", "ve", "d", "ll")}  # "I'm", "I’ve"
 # words capitalised only because they open the question: prepositions, pronouns, discourse words
 _OPENING_WORDS = {"since", "within", "along", "alongside", "without", "once", "someone", "anyone", "anything",
-                  "something", "everyone", "everything", "am", "i'm", "i’m", "i've", "i’ve", "i'd", "i’d",
-                  "i'll", "i’ll", "apart", "aside", "besides", "except", "other", "please", "so", "also"}
+                  "something", "everyone", "everything", "am", "apart", "aside", "besides", "except", "other", "please",
+                  "so", "also", *_I_CONTRACTIONS}
+# never a name by itself: a weekday or month (not "May", also a name) is a date; "I'm" anywhere
+_NOT_ENTITIES = {*"monday tuesday wednesday thursday friday saturday sunday january february march april june july "
+                 "august september october november december".split(), *_I_CONTRACTIONS}
 
 
 def _opens_only(word: str) -> bool:
@@ -162,6 +166,8 @@ def question_entities(question: str) -> list[str]:
         if m.start() == 0 or question[: m.start()].strip() == "":
             parts = parts[1:] if parts and _opens_only(parts[0]) else parts
         parts = [p for p in parts if p.lower() not in QUESTION_WORDS]
+        if len(parts) == 1 and parts[0].lower() in _NOT_ENTITIES:
+            continue  # a month or weekday alone is a date (a passage may write "7 Feb", "weekends"); "I'm"
         if parts:
             out.append(" ".join(parts))
     return out

@@ -21,7 +21,7 @@ from . import corpus
 from .embed import Embedder, current_threads, set_threads
 from .index import text_key
 from .lexical import terms
-from .question import value_test
+from .question import missing_entities, value_test
 from .store import Snapshot, title_of
 from .types import Hit, Passage, Question, Sentence
 
@@ -128,6 +128,28 @@ def fuse(rankings: list[list[int]], k: int = 60, weights: list[float] | None = N
         for rank, row in enumerate(ranking, start=1):
             scores[row] = scores.get(row, 0.0) + weight / (k + rank)
     return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+
+
+NAMED_ROWS = 3  # passages found for a name of the question that no candidate has, per name
+
+
+def named_rows(snapshot: Snapshot, question: Question, fused: list[tuple[int, float]]) -> list[tuple[int, float]]:
+    """Passages holding a name of the question that none of the fused candidates has, found by the lexicon
+    for that name alone ("How many days did the Michaelmas fair last?" when other fairs outranked the one
+    passage naming Michaelmas). They join the candidates with no fusion score; rescoring decides."""
+    def text(row: int) -> str:
+        return f"{title_of(snapshot, row)}\n{snapshot.passages[row].text}"
+
+    if not question.entities:
+        return []
+    have = {row for row, _ in fused}
+    extra: list[tuple[int, float]] = []
+    for name in missing_entities(question.entities, [text(row) for row in have]):
+        for row, _ in snapshot.lexicon.top(name, NAMED_ROWS):
+            if row not in have and not missing_entities((name,), [text(row)]):
+                extra.append((row, 0.0))
+                have.add(row)
+    return extra
 
 
 def sentence_spans(p: Passage) -> list[corpus.Span]:
@@ -293,5 +315,23 @@ def search(
     dense_rows = [row for row, _ in dense(snapshot, query_vector, candidates)]
     lexical_rows = [row for row, _ in snapshot.lexicon.top(query, candidates)] if w.lexical > 0 else []
     fused = fuse([dense_rows, lexical_rows], rrf_k, [w.dense, w.lexical])[: max(rescore_n, k)]
-    hits = deduplicate(rescore(snapshot, cache, question, query_vector, fused, rrf_k, w), w.sentence)[:k]
+    fused += named_rows(snapshot, question, fused)
+    ranked = deduplicate(rescore(snapshot, cache, question, query_vector, fused, rrf_k, w), w.sentence)
+    hits = keep_names(question, ranked, k)
     return [replace(h, rank=i) for i, h in enumerate(hits, start=1)]
+
+
+def keep_names(question: Question, ranked: list[Hit], k: int) -> list[Hit]:
+    """The k best hits, where a name of the question that only lower-ranked hits have brings the best of
+    those in, in place of the last: a question's name is strong evidence of where its answer is."""
+    hits, last = ranked[:k], k - 1
+    for name in missing_entities(question.entities, [f"{h.title}\n{h.text}" for h in hits]):
+        naming = next((h for h in ranked[k:] if not missing_entities((name,), [f"{h.title}\n{h.text}"])), None)
+        if naming is None or naming in hits or last < 1:
+            continue
+        if len(hits) < k:
+            hits.append(naming)
+        else:  # the last hits give way, one per name, never the first
+            hits[last] = naming
+            last -= 1
+    return hits

@@ -50,14 +50,18 @@ DATE = re.compile(
 )
 CLOCK = re.compile(r"\d:\d\d|\d\s?(?:a\.m\.|p\.m\.|am|pm)\b|o[’']clock|\bnoon\b|\bmidnight\b", re.IGNORECASE)
 # a number, optionally with a currency before it and a unit or scale word after it
+_MONEY_NAMES = (r"euros?|dollars?|pounds?|pence|cents?|yen|yuan|francs?|shillings?|guineas?|crowns?|marks?|"
+                r"guilders?|florins?|ducats?|thalers?|roubles?|rubles?|rupees?|pesos?|lira|lire|kron[ae]r?|rand|"
+                r"dinars?|dirhams?|riyals?|won|zloty|forints?")
 _CURRENCY_SIGN = r"[€$£¥₹]|\b(?:USD|EUR|GBP|CHF|JPY|US\$|A\$|C\$)\s?"
 _UNIT = (r"%|°\s?[CF]\b|per\s?cent\b|percent\b|(?:billion|million|thousand|trillion|bn)\b|(?<=\d)p\b"
+         r"|(?:USD|EUR|GBP|CHF|JPY|SEK|NOK|DKK|PLN|CZK|AUD|CAD|NZD|INR|CNY)\b"
          r"|(?:mm|cm|km|kg|mg|µg|lbs?|oz|ml|mL|cl|dl|tsp|tbsp|kWh|kW|MW|mAh|Ah|Hz|kHz|MHz|GHz|GB|MB|KB|kB|TB|px|"
          r"dpi|rpm|mph|km/h|m/s|g|m|l|L|W|V)\b"
          r"|(?:years?|months?|weeks?|days?|hours?|minutes?|seconds?|decades?|centuries|nights?|"
          r"(?:milli|centi|kilo)?met(?:er|re)s?|(?:milli|kilo)?grams?|kilos?|(?:milli)?lit(?:er|re)s?|"
          r"tablespoons?|teaspoons?|cups?|pounds?|ounces?|inch(?:es)?|feet|foot|yards?|miles?|degrees?|"
-         r"calories|kcal|watts?|volts?|euros?|dollars?|pence|cents?|yen|francs?|pages?|words?|"
+         r"calories|kcal|watts?|volts?|" + _MONEY_NAMES + r"|pages?|words?|"
          r"storeys?|stories|floors?|seats?|rooms?|beds?|times)\b")
 _RANGE = r"(?:\s?[–-]\s?|\s(?:to|or)\s)"  # "12–14", "12 to 14", "2 or 3"
 QUANTITY = re.compile(
@@ -66,11 +70,12 @@ QUANTITY = re.compile(
     r"(?:\s(?:full-scale\s)?(?:years?|days?|months?|weeks?|hours?|billion|million))?",
     re.IGNORECASE,
 )
-CURRENCY = re.compile(r"[€$£¥₹]|\b(?:euros?|dollars?|pounds?|pence|cents?|yen|francs?|USD|EUR|GBP|CHF)\b|(?<=\d)p\b",
+CURRENCY = re.compile(r"[€$£¥₹]|\b(?:" + _MONEY_NAMES + r"|USD|EUR|GBP|CHF)\b|(?<=\d)p\b",
                       re.IGNORECASE)
 DURATION = re.compile(
     r"\b(?:nearly |about |almost |more than |some |over |around |up to |at least |at most |under )?(?:\d[\d,.]*"
-    r"(?:" + _RANGE + r"\d+)?|" + NUMBER_WORDS + r")[\s-](?:full-scale\s|working\s|business\s|calendar\s|clear\s)?"
+    r"(?:" + _RANGE + r"\d+)?|" + NUMBER_WORDS + r")[\s-](?:(?:thousand|million|billion)\s)?"
+    r"(?:full-scale\s|working\s|business\s|calendar\s|clear\s)?"
     r"(?:years?|months?|weeks?|days?|hours?|hrs?|minutes?|mins?|seconds?|secs?|decades?|centuries|century|"
     r"nights?)\b"
     r"|\b(?:not\s(?:\w+\s){0,4})?forever\b|\bright now\b|\bfor now\b|\bindefinitely\b"
@@ -108,7 +113,7 @@ _ROOM = re.compile(r"\b(?:Room|Hall|Gallery|Floor|Level|Suite|Building|Gate|Plat
                    r"Drive|Boulevard|Quay|Row|Wharf|Close|Court|Crescent|Terrace|Hill|Green|Parade|Walk|Gardens|Mews)\b")
 # what answers "how far", "how tall", "how heavy", "how hot", "how fast", "how old" (question._MEASURES)
 UNIT_CLASSES = {
-    "distance": re.compile(r"\b\d[\d,.]*\s?(?:mm|cm|m|km|mi|miles?|(?:kilo|centi|milli)?met(?:er|re)s?|yards?|feet|ft)\b",
+    "distance": re.compile(r"\b\d[\d,.]*\s?(?:mm|cm|m|km|mi|(?:nautical )?miles?|(?:kilo|centi|milli)?met(?:er|re)s?|yards?|feet|ft)\b",
                            re.IGNORECASE),
     "size": _LENGTH,
     # unit symbols in their case ("4G" is no weight), words in any case
@@ -118,7 +123,7 @@ UNIT_CLASSES = {
                               re.IGNORECASE),
     "speed": re.compile(r"\b\d[\d,.]*\s?(?:km/h|kph|mph|m/s|knots?|rpm|(?:kilomet(?:er|re)s|miles) (?:an|per) hour)",
                         re.IGNORECASE),
-    "age": re.compile(r"\b(?:aged? |at the age of )\d+\b|\b\d+(?:[\s-]years?[\s-]old)\b|\b\d+\b(?=\s*years? of age)"
+    "age": re.compile(r"\b(?:aged? |age of )\d+\b|\b\d+(?:[\s-]years?[\s-]old)\b|\b\d+\b(?=\s*years? of age)"
                      r"|\b\d+\s?(?:or|and) (?:over|older|above|under|younger)\b|\b(?:over|under)[\s-]\d+s?\b|\b\d+\+",
                       re.IGNORECASE),
 }
@@ -176,7 +181,7 @@ def _quantity(text: str, question: str, unit: str, new) -> str:
     found = [m for m in QUANTITY.finditer(text)
              if new(m.group()) and re.search(r"\d|\w", m.group()) and not re.search(r"Article[\s-]$", text[: m.start()])
              and not _inside_date(m, text)]
-    found = [m for m in found if m.group().strip()]
+    found = [m for m in found if m.group().strip() and not _a_year(m, text)]
     if unit == "percent":
         found = [m for m in found if re.search(r"%|\bper ?cent", m.group() + text[m.end() : m.end() + 9])]
     elif unit == "amount":  # "how much X": a number with a unit or a currency, not a bare count ("three")
@@ -185,19 +190,46 @@ def _quantity(text: str, question: str, unit: str, new) -> str:
     elif unit in MONEY_WORDS:
         found = [m for m in found if CURRENCY.search(m.group()) or CURRENCY.search(text[m.end() : m.end() + 12])
                  or CURRENCY.search(text[max(0, m.start() - 2) : m.start()])]
+    elif re.search(r"\bhow often\b", question, re.IGNORECASE):  # "every fortnight", "twice a week"
+        found = [m for m in FREQUENCY.finditer(text) if new(m.group())] or \
+            [m for m in found if re.match(r"\s*(?:a|an|per|each|every)\s", text[m.end() :])]  # "3 times a day"
+    elif unit in _ANY_COUNT:  # "how many times", "how many people": a count whatever it counts ("four invasions")
+        found = [m for m in found if not re.search(r"[^\d\s,.–-]", m.group()) or re.fullmatch(r"[\w\s]+", m.group())
+                 and not _TIME_SPAN.search(m.group())]
     elif not unit and not _TIME_ASKED.search(question):  # "what was the population": a count, not a time
         found = [m for m in found if not _TIME_SPAN.search(m.group())] or found  # span ("a hundred years")
     elif unit:  # "how many beds": a number of beds; not a measure ("14 minutes", "7 m"), nor a bare guess
-        unit_terms = set(terms(unit))
+        unit_terms = set(terms(unit)) | set(terms(_UNIT_SYMBOLS.get(unit.lower(), "")))  # "kilos": "kg"
         found = [m for m in found if unit_terms & set(terms(" ".join(text[m.start() :].split()[:4])))
                  or unit_terms & set(terms(_label(text, m.start())))]  # "Beds: 42 in dormitories"
     return nearest(found, text, question).group().strip() if found else ""
 
 
+_ANY_COUNT = {"times", "people", "persons", "individuals"}
+_UNIT_SYMBOLS = {"kilos": "kg", "kilograms": "kg", "grams": "g", "tonnes": "t", "metres": "m", "meters": "m",
+                 "kilometres": "km", "kilometers": "km", "centimetres": "cm", "centimeters": "cm", "millimetres": "mm",
+                 "millimeters": "mm", "miles": "mi", "litres": "l", "liters": "l", "millilitres": "ml",
+                 "milliliters": "ml", "hours": "h hr hrs", "minutes": "min mins", "seconds": "s sec secs",
+                 "pounds": "lb lbs £", "ounces": "oz", "feet": "ft", "inches": "in", "watts": "w", "volts": "v"}
+FREQUENCY = re.compile(
+    r"\b(?:every|each)\s(?:other\s|second\s|\d+\s|few\s|couple of\s)?(?:" + NUMBER_WORDS + r"\s)?"
+    r"(?:days?|weeks?|fortnights?|months?|years?|hours?|minutes?|seconds?|morning|evening|night|weekday|weekend|"
+    + DAYS + r"|season|term|quarter|decade)s?\b"
+    r"|\b(?:once|twice|three times|\d+\s?times|(?:" + NUMBER_WORDS + r")\stimes)\s(?:a|an|per|each|every)\s\w+"
+    r"|\b(?:daily|weekly|fortnightly|monthly|quarterly|yearly|annually|annual|hourly|nightly|biennial|triennial|"
+    r"quadrennial|biannual|bimonthly|biweekly)\b",
+    re.IGNORECASE)
 _TIME_SPAN = re.compile(r"\b(?:years?|months?|weeks?|days?|hours?|minutes?|seconds?|decades?|centuries)$",
                         re.IGNORECASE)
 _TIME_ASKED = re.compile(r"\b(?:years?|months?|weeks?|days?|hours?|minutes?|seconds?|decades?|centuries|time|"
                          r"long|often|age|old)\b", re.IGNORECASE)
+
+
+def _a_year(m: re.Match[str], text: str) -> bool:
+    """A bare year after a preposition of time ("between 1765 and 1769"), not a count."""
+    return (re.fullmatch(r"1[0-9]\d\d|20\d\d", m.group().strip()) is not None
+            and re.search(r"\b(?:in|between|and|since|from|to|until|till|by|of|after|before|around|c\.)\s$",
+                          text[max(0, m.start() - 9) : m.start()]) is not None)
 
 
 def _label(text: str, at: int) -> str:
@@ -214,12 +246,17 @@ def _inside_date(m: re.Match[str], text: str) -> bool:
                for d in CALENDAR_DATE.finditer(text))
 
 
+_REGION_ADJECTIVE = (r"(?:north|south|east|west|central|upper|lower|coastal|inland|rural|northern|southern|eastern|"
+                     r"western|north-eastern|north-western|south-eastern|south-western)")
+
+
 def _place(kind: str, text: str, question: str, new) -> str:
     """A town or place: a name after a place preposition, a dateline ("BERLIN —"), a venue, a room or
     an address; in technical text a path."""
     places = [m for m in NAME.finditer(text) if new(m.group())
               and ((is_name(m, text, "where")
-                    and re.search(rf"\b{_PLACE_PREP}\s(?:an?\s|the\s|\d+[a-z]?\s)?(?:(?:island|city|town|village|county|"
+                    and re.search(rf"\b{_PLACE_PREP}\s(?:an?\s|the\s|\d+[a-z]?\s)?(?:{_REGION_ADJECTIVE}\s)?"
+                                  r"(?:(?:island|city|town|village|county|"
                                   r"province|region|state|port|district) of\s)?$", text[: m.start()][-40:]))
                    or (m.group().isupper() and re.match(r"\s*—", text[m.end() :]) and not text[: m.start()].strip()))]
     if kind == "entity":
@@ -227,7 +264,20 @@ def _place(kind: str, text: str, question: str, new) -> str:
     found = places + [m for m in _VENUE.finditer(text) if new(m.group())] + \
         [m for m in _ROOM.finditer(text) if new(m.group())] + \
         [m for m in PATH.finditer(text) if m.group().strip("`") not in question]  # "`~/.cache/quarry/`" for Quarry's cache
+    if not found:  # where a thing is kept: "in the glovebox", "on the hook inside the shed door"
+        found = [m for m in _SPOT.finditer(text) if new(m.group()) and m.group().split()[-1].lower() not in _NOT_SPOTS]
     return nearest(found, text, question).group().strip() if found else ""
+
+
+_NOUNISH = (r"(?!(?:the|a|an|of|in|on|inside|under|behind|and|or|to|with|for|at|by|from|called|which|that|who|"
+            r"is|are|was|were|be|if|when|so|but)\b)[\w-]+")
+_SPOT = re.compile(r"\b(?:in|on|inside|under|underneath|behind|beside|next to|above|below|on top of|at the back of)\s"
+                   r"(?:the|a|an|your|our|its|their|my|his|her)\s(?:" + _NOUNISH + r"\s){0,2}" + _NOUNISH + r"\b")
+# what follows "in the" without being a place: times, manners, amounts
+_NOT_SPOTS = {"morning", "afternoon", "evening", "night", "day", "days", "week", "weeks", "month", "months", "year",
+              "years", "summer", "winter", "spring", "autumn", "past", "future", "meantime", "end", "beginning",
+              "middle", "case", "event", "way", "same", "first", "meantime", "long", "run", "interest", "order",
+              "hope", "future", "process", "course", "form", "total", "time", "moment", "rest", "other"}
 
 
 def nearest(found: list[re.Match[str]], text: str, question: str) -> re.Match[str]:

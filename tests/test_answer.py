@@ -82,6 +82,9 @@ def test_question_entities_skip_the_question_word():
     ("I'm a student: how much is the pass?", []),
     ("Since 1990, who has led Tessa?", ["Tessa"]),
     ("Italy won how many medals?", ["Italy"]),
+    ("Can I fill a Dewar on a Saturday if I'm alone?", ["Dewar"]),  # a weekday alone is a date
+    ("Who met on Monday Street in March?", ["Monday Street"]),
+    ("What did May say in January?", ["May"]),
     ("Zelenskyy warned the plans were only what?", ["Zelenskyy"]),
 ])
 def test_a_word_capitalised_only_for_opening_the_question_is_no_name(question, names):
@@ -260,8 +263,9 @@ def test_eval_answer_figures_hold(real_assistant):
 # less one question.
 HELDOUT_FLOORS = {
     # file: (accuracy, abstained, false abstentions at most, dialogues); measured with the fitted weights
-    # 86.7 / 90.0 / 0 / 100 (hand-set weights: 93.3 / 90.0 / 0 / 100)
-    "heldout.jsonl": (0.83, 0.80, 0.04, 0.83),
+    # 86.7 / 70.0 / 0 / 100 since the fit also holds false abstentions to 5% on the reader's held-out
+    # training questions (2026-12-03; before: 86.7 / 80.0 / 0 / 100; hand-set weights: 93.3 / 90.0 / 0 / 100)
+    "heldout.jsonl": (0.83, 0.60, 0.04, 0.83),
     # measured 100 / 75.0 / 0 / 100 since the reader trained on eval/train and the listwise fit (before:
     # 96.7 / 91.7 / 0 / 100; hand-set weights: 100 / 91.7 / 0 / 100): two more unanswerable questions answered
     "heldout2.jsonl": (0.96, 0.66, 0.04, 0.83),
@@ -305,6 +309,30 @@ def test_heldout_sets_are_not_worse_than_measured(real_assistant, name):
     ("entity", "Merz and the EU hosted the talks.", "Which city hosted the talks?", ""),
     ("quantity", "A typical month of 20 photos a day uses about 300 MB.",
      "Roughly how much mobile data does the Pro use in a month?", "300 MB"),
+    ("quantity", "Dunmere took nine hours and cost 14 shillings each.", "How much was the coach fare?", "14 shillings"),
+    ("duration", "The Cambrian lasted 51.95 million years.", "How long did the Cambrian last?", "51.95 million years"),
+    ("quantity", "Despite dying at the early age of 45, he wrote a great deal.", "How old was he when he died?",
+     "age of 45"),
+    ("quantity", "A cleaner visits every fortnight to clean the kitchen.", "How often does the cleaner come?",
+     "every fortnight"),
+    ("quantity", "Take two tablets 3 times a day.", "How often should I take them?", "3 times a day"),
+    ("quantity", "Inkwell autosaves every 30 seconds.", "How often does Inkwell autosave?", "every 30 seconds"),
+    ("quantity", "The World Cup is a quadrennial tournament.", "How often is the World Cup held?", "quadrennial"),
+    ("quantity", "The two islands lie about 81 nautical miles apart.", "How far apart are the islands?",
+     "81 nautical miles"),
+    ("quantity", "The Qing launched four invasions of Burma between 1765 and 1769.",
+     "How many times did the Qing invade Burma?", "four"),
+    ("quantity", "With a population of 201,800, it is the second-smallest state.", "How many people live there?",
+     "201,800"),
+    ("quantity", "Halvern consigned 18,400 kg of apples, a distance of 412 km.", "How many kilos of apples were shipped?",
+     "18,400 kg"),
+    ("quantity", "The town grew fast in the 1990s.", "How much did the town grow?", ""),
+    ("where", "- The key is in the glovebox, in the small black pouch.", "Where is the key?", "in the glovebox"),
+    ("where", "The first-aid kit is on the hook inside the blue shed door.", "Where is the first-aid kit?", "on the hook"),
+    ("where", "In the end the key was lost.", "Where is the key?", ""),
+    ("quantity", "The field excursion costs an extra 45 EUR.", "How much extra is the field trip?", "45 EUR"),
+    ("where", "It is native from southern Brazil to Mexico.", "Where is the green iguana native to?", "Brazil"),
+    ("when", "Its history dates back to at least 5000 BC.", "How far back does Iranian architecture go?", "5000 BC"),
 ])
 def test_value_is_copied_from_the_sentence(kind, sentence, question, value):
     got = values.find(kind, sentence, question, questions.analyse(question).unit)
@@ -428,6 +456,10 @@ def test_a_heading_answers_only_with_the_date_or_number_it_holds():
     assert found[0].value == "3 June 2024" and found[0].features[heading] == 0.0
     found = answerer.candidates(questions.analyse("What changed in Quarry 4.0.0?"), [_hit(dated)])
     assert found[0].features[heading] == 1.0  # nothing asked for in it: a heading, never the answer alone
+    found = answerer.candidates(questions.analyse("How much is the hotel limit?"), [_hit("## 4. Hotels")])
+    assert found[0].features[heading] == 1.0  # a section's number answers nothing
+    found = answerer.candidates(questions.analyse("How long is day 2?"), [_hit("## Day 2: 14 km")])
+    assert found[0].value == "14 km" and found[0].features[heading] == 0.0
     found = answerer.candidates(questions.analyse("Who wrote the guide?"), [_hit("# Mara Ellison")])
     assert found[0].features[heading] == 1.0  # a name in a title is its topic, not an answer
 
@@ -439,3 +471,25 @@ def test_a_heading_answers_only_with_the_date_or_number_it_holds():
 ])
 def test_a_numbered_line_is_a_heading_by_its_words(line, heading):
     assert answerer.is_heading(line) is heading
+
+
+def test_a_sentence_under_another_version_s_heading_lacks_the_question_s_number():
+    """"When did version 4.3.0 come out?": "## Version 4.0.0 — 1 July 2024" holds a date, but not 4.3.0."""
+    asked = answerer.numbers_of("When did version 4.3.0 come out? What does E21 on the FL-260 mean?")
+    assert asked == {"4.3.0", "e21", "fl-260"}
+    assert answerer.numbers_missing({"4.3.0"}, "## Version 4.0.0 — 1 July 2024") == 1.0
+    assert answerer.numbers_missing({"4.3"}, "## Version 4.3.0 — 11 February 2025") == 0.0
+    assert answerer.numbers_missing({"e21", "fl-260"}, "| E21 | Drain pump blocked |") == 0.5
+    assert answerer.numbers_missing(set(), "anything") == 0.0
+    missing = answerer.FEATURES.index("numbers_missing")
+    question = questions.analyse("When did version 4.3.0 come out?")
+    found = answerer.candidates(question, [_hit("## Version 4.0.0 — 1 July 2024"),
+                                           _hit("## Version 4.3.0 — 11 February 2025", 100)])
+    assert {c.value: c.features[missing] for c in found} == {"1 July 2024": 1.0, "11 February 2025": 0.0}
+
+
+def test_a_number_in_a_sentence_about_its_passage_s_subject_is_kept():
+    """"He received ... three Emmy Awards": the pronoun speaks of the passage's subject, though the
+    sentence names other awards before the value."""
+    assert _value_of("How many Emmy Awards did Fred Astaire receive?",
+                     "He received an Honorary Academy Award, a BAFTA Award, three Emmy Awards and a Grammy.") == "three"

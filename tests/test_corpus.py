@@ -575,7 +575,7 @@ def test_an_html_table_reads_as_markdown_rows_under_a_header_rule():
 def test_a_numbered_item_keeps_its_marker_in_its_sentence():
     """"1. Make sure ..." is one sentence: the marker's full stop ends nothing (before, "1." was a sentence
     of its own, and an answer read "1. [1] 4. [2]")."""
-    text = "## Upgrading\n\n1. Make sure you run Python 3.10. Then test.\n2. Replace it.\nStep 3. Do it.\nSee section 4. It works."
+    text = "## 4. Upgrading\n\n1. Make sure you run Python 3.10. Then test.\n2. Replace it.\nStep 3. Do it.\nSee section 4. It works."
     got = [text[s.start : s.end] for s in corpus.sentences(text)]
-    assert got == ["## Upgrading", "1. Make sure you run Python 3.10.", "Then test.", "2. Replace it.",
+    assert got == ["## 4. Upgrading", "1. Make sure you run Python 3.10.", "Then test.", "2. Replace it.",
                    "Step 3. Do it.", "See section 4.", "It works."]

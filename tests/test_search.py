@@ -232,3 +232,37 @@ def test_control_characters_are_stripped(fake_assistant):
     assert engine.clean_question("family 👨\u200d👩\u200d👧 trip", 2000) == "family 👨\u200d👩\u200d👧 trip"
     clean = fake_assistant.retrieve("How much does a croissant cost?", k=3)
     assert fake_assistant.retrieve(dirty, k=3) == clean
+
+
+def test_a_name_no_candidate_has_brings_the_passages_that_have_it(tmp_path):
+    """"How many days did the Michaelmas fair last?": when the fused candidates are all about other fairs,
+    the one passage naming Michaelmas joins them (found by the lexicon for the name alone)."""
+    from assistant import question as questions
+    from assistant.search import named_rows
+
+    lines = [f"The fair at town {i} lasted {i} days and sold cattle, sheep and cloth." for i in range(40)]
+    lines[23] = "The royal fair at Ostbury was held for 9 days every Michaelmas."
+    seeds = write_docs(tmp_path / "seeds", {"fairs.txt": "\n\n".join(lines).encode("utf-8")})
+    a = Assistant(seeds=seeds, index=tmp_path / "index", embedder=HashingEmbedder(), min_words=5, max_words=20)
+    snapshot = a.snapshot()
+    question = questions.analyse("How many days did the Michaelmas fair last?")
+    named = [row for row, p in enumerate(snapshot.passages) if "Michaelmas" in p.text]
+    others = [(row, 1.0) for row in range(len(snapshot.passages)) if row not in named][:10]
+    assert [row for row, _ in named_rows(snapshot, question, others)] == named
+    assert named_rows(snapshot, question, others + [(named[0], 0.5)]) == []  # a candidate has it already
+    assert named_rows(snapshot, questions.analyse("How long did the fair last?"), others) == []  # no name
+    assert any("Michaelmas" in h.text for h in a.retrieve("How many days did the Michaelmas fair last?", k=3))
+
+
+def test_a_name_only_lower_hits_have_takes_the_last_place():
+    from assistant import question as questions
+    from assistant.search import keep_names
+
+    def hit(i: int, text: str) -> Hit:
+        return Hit("d.txt", i * 100, i * 100 + len(text), text, 1.0 - i / 10, i + 1)
+
+    ranked = [hit(i, f"Fair number {i} sold cattle.") for i in range(5)] + [hit(5, "The Michaelmas fair sold geese.")]
+    question = questions.analyse("What did the Michaelmas fair sell?")
+    assert [h.text for h in keep_names(question, ranked, 3)] == [ranked[0].text, ranked[1].text, ranked[5].text]
+    assert keep_names(question, ranked, 1) == ranked[:1]  # the best hit always stays
+    assert keep_names(questions.analyse("What did the fair sell?"), ranked, 3) == ranked[:3]

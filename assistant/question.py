@@ -145,8 +145,9 @@ _OPENING_WORDS = {"since", "within", "along", "alongside", "without", "once", "s
                   "something", "everyone", "everything", "am", "apart", "aside", "besides", "except", "other", "please",
                   "so", "also", *_I_CONTRACTIONS}
 # never a name by itself: a weekday or month (not "May", also a name) is a date; "I'm" anywhere
-_NOT_ENTITIES = {*"monday tuesday wednesday thursday friday saturday sunday january february march april june july "
-                 "august september october november december".split(), *_I_CONTRACTIONS}
+_NOT_ENTITIES = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "january", "february",
+                 "march", "april", "june", "july", "august", "september", "october", "november", "december",
+                 *_I_CONTRACTIONS}
 
 
 def _opens_only(word: str) -> bool:

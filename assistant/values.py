@@ -276,8 +276,8 @@ _SPOT = re.compile(r"\b(?:in|on|inside|under|underneath|behind|beside|next to|ab
 # what follows "in the" without being a place: times, manners, amounts
 _NOT_SPOTS = {"morning", "afternoon", "evening", "night", "day", "days", "week", "weeks", "month", "months", "year",
               "years", "summer", "winter", "spring", "autumn", "past", "future", "meantime", "end", "beginning",
-              "middle", "case", "event", "way", "same", "first", "meantime", "long", "run", "interest", "order",
-              "hope", "future", "process", "course", "form", "total", "time", "moment", "rest", "other"}
+              "middle", "case", "event", "way", "same", "first", "long", "run", "interest", "order",
+              "hope", "process", "course", "form", "total", "time", "moment", "rest", "other"}
 
 
 def nearest(found: list[re.Match[str]], text: str, question: str) -> re.Match[str]:

@@ -1,0 +1,41 @@
+"""eval/fit_answer.py: the listwise weights choose as the data says; the reader's held-out records."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from assistant import answer as answerer
+from eval import fit_answer
+from eval.train_reader import heldout
+
+
+def _example(i: int, rng: np.random.Generator, set_name: str = "a") -> fit_answer.Example:
+    """Six candidates; the right one has the highest "reader" reading give or take noise, and "length"
+    says nothing."""
+    n = 6
+    features = np.zeros((n, len(answerer.FEATURES)))
+    right = np.zeros(n, dtype=bool)
+    right[i % n] = True
+    features[:, answerer.FEATURES.index("reader")] = rng.normal(0, 1, n) + 3.0 * right
+    features[:, answerer.FEATURES.index("length")] = rng.uniform(0, 1, n)
+    features[:, answerer.FEATURES.index("bias")] = 1.0
+    return fit_answer.Example(set_name, f"q{i}", "answerable", "what", f"question {i}", features, right,
+                              [f"s{j}" for j in range(n)], [""] * n, {"facts": []}, False)
+
+
+def test_the_listwise_fit_learns_which_feature_marks_the_right_sentence():
+    rng = np.random.default_rng(0)
+    examples = [_example(i, rng) for i in range(200)] + [_example(i, rng, "b") for i in range(50)]
+    w = fit_answer.fit_weights(examples)
+    reader, length = w[answerer.FEATURES.index("reader")], w[answerer.FEATURES.index("length")]
+    assert reader > 1.0 and abs(length) < 0.5 * reader
+    chosen = [e.right[int(np.argmax(e.features @ w))] for e in examples]
+    assert np.mean(chosen) > 0.9
+
+
+def test_the_reader_s_held_out_records_are_a_fixed_share_chosen_by_hash():
+    records = [{"set": "genres-train", "id": f"q-{i}"} for i in range(2000)]
+    held = [r for r in records if heldout(r)]
+    assert 0.12 < len(held) / len(records) < 0.18
+    assert held == [r for r in records if heldout(r)]  # the same every time
+    assert fit_answer.HELD and "genres-train" + fit_answer.HELD in fit_answer.DEV_SETS

@@ -318,7 +318,7 @@ def _lines(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
             before
             and after_match is not None
             and len(text[text.rfind("\n", seg_start, nl) + 1 : nl].strip()) >= 40
-            and not re.search(r"[.!?:;…\"”’)\]]$", before)
+            and not re.search(r"[.!?:…\"”’)\]]$", before)  # a ";" ends no sentence: "...20 minutes;\ndo not ..."
             and after_match.group(1).islower()
         )
         if not soft:

@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 # 2: a markdown table row is one sentence; 3: a table row, a list item or a label with its value is never a
 # heading, and a heading is its whole line; 4: an HTML table's rows read as markdown rows (corpus.html_text)
-SPLITTER_VERSION = 6
+SPLITTER_VERSION = 7
 TITLE_VERSION = 1  # how a passage's title is chosen and joined to its text (titles_of, embedded_text)
 SENTENCE_VERSION = 1  # how sentence vectors are made (embed.pool_spans)
 EMBED_CHUNK = 256  # texts per encode call: the granularity of progress reports

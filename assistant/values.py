@@ -136,6 +136,12 @@ NOT_NAMES = re.compile(r"^(?:" + DAYS + "|" + MONTHS + r"|There’s|There|This|T
                        r"After|Before|Then|Once|Each|Every|All|Some|Most|Many|During|At|By|From|With|As)$")
 
 
+# a name that is a place by its head word: no answer to "who"
+_PLACE_NAME = re.compile(
+    r"\b(?:Street|Road|Avenue|Lane|Square|Drive|Boulevard|Quay|Wharf|Crescent|Terrace|Parade|Mews|Bridge|Station|"
+    r"Harbour|Harbor|Haven|Island|Valley)$|^(?:River|Lake|Mount|Cape|Isle|Fort)\s")
+
+
 def find(kind: str, text: str, question: str, unit: str = "") -> str:
     """The asked-for value, verbatim from the sentence, or "" when the sentence has none."""
     q_words = set(words(question))
@@ -169,7 +175,8 @@ def find(kind: str, text: str, question: str, unit: str = "") -> str:
     if kind == "where" or (kind == "entity" and unit == "town"):
         return _place(kind, text, question, new)
     if kind in ("who", "name", "entity"):
-        names = [m for m in NAME.finditer(text) if is_name(m, text, kind) and new(m.group())]
+        names = [m for m in NAME.finditer(text) if is_name(m, text, kind) and new(m.group())
+                 and not (kind == "who" and _PLACE_NAME.search(m.group()))]  # "who founded it?": not "Cooper's Wharf"
         # "Who is the president of the European Council?": not "European Commission President Ursula
         # von der Leyen", which repeats words of the question, but "António Costa"
         fresh = [m for m in names if not set(words(m.group())) & q_words]

@@ -579,3 +579,14 @@ def test_a_numbered_item_keeps_its_marker_in_its_sentence():
     got = [text[s.start : s.end] for s in corpus.sentences(text)]
     assert got == ["## 4. Upgrading", "1. Make sure you run Python 3.10.", "Then test.", "2. Replace it.",
                    "Step 3. Do it.", "See section 4.", "It works."]
+
+
+def test_a_line_wrapped_after_a_semicolon_goes_on_in_the_same_sentence():
+    """PDF text wraps anywhere: "... can last up to 20 minutes;\ndo not switch it off." is one sentence
+    (a ";" ends none), while a list's items stay apart."""
+    text = ("- P1: the appliance is defrosting. This is normal in cool rooms below 15°C and can last up to 20 minutes;\n"
+            "do not switch it off.\n- a; b;\n- c")
+    got = [text[s.start : s.end] for s in corpus.sentences(text)]
+    assert got == ["- P1: the appliance is defrosting.",
+                   "This is normal in cool rooms below 15°C and can last up to 20 minutes;\ndo not switch it off.",
+                   "- a; b;", "- c"]

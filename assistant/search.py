@@ -327,11 +327,7 @@ def keep_names(question: Question, ranked: list[Hit], k: int) -> list[Hit]:
     hits, last = ranked[:k], k - 1
     for name in missing_entities(question.entities, [f"{h.title}\n{h.text}" for h in hits]):
         naming = next((h for h in ranked[k:] if not missing_entities((name,), [f"{h.title}\n{h.text}"])), None)
-        if naming is None or naming in hits or last < 1:
-            continue
-        if len(hits) < k:
-            hits.append(naming)
-        else:  # the last hits give way, one per name, never the first
-            hits[last] = naming
+        if naming is not None and naming not in hits and last >= 1:  # (naming exists only when k hits do)
+            hits[last] = naming  # the last hits give way, one per name, never the first
             last -= 1
     return hits

@@ -27,7 +27,7 @@ from .index import TITLE_JOIN
 from .lexical import STOPWORDS, Lexicon, Vocabulary, terms, words
 from .question import missing_entities
 from .types import Answer, Hit, Question, Sentence
-from .values import NAME, QUOTE, SPEECH, TITLES, VALUE_KINDS, find, is_name
+from .values import NAME, QUOTE, SPEECH, TITLES, VALUE_KINDS, find, has_unit, is_name
 
 if TYPE_CHECKING:
     from .reader import Reader
@@ -287,7 +287,7 @@ def _holds_fact(question: Question, value: str) -> bool:
     unit; not a section's number ("## 4. Hotels")."""
     if question.kind in ("when", "date", "duration"):
         return bool(re.search(r"\d", value))
-    return re.search(r"\d\D*[^\d\s,.–-]", value) is not None
+    return has_unit(value)
 
 
 _PRONOUN_START = re.compile(r"[\s\-*•]*(?:He|She|It|They|His|Her|Its|Their)\b")

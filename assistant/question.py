@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from .lexical import STOPWORDS, Vocabulary, words
 from .types import Question
-from .values import MONEY_WORDS, NAME, TITLES, VALUE_KINDS, find
+from .values import DAYS, MONEY_WORDS, MONTHS, NAME, TITLES, VALUE_KINDS, find
 
 QUESTION_WORDS = {"what", "who", "whom", "whose", "when", "where", "which", "why", "how", "did", "does", "do",
                   "is", "are", "was", "were", "will", "would", "can", "could", "should", "and", "in", "on",
@@ -144,10 +144,9 @@ _I_CONTRACTIONS = {f"i{a}{end}" for a in "'’" for end in ("m", "ve", "d", "ll"
 _OPENING_WORDS = {"since", "within", "along", "alongside", "without", "once", "someone", "anyone", "anything",
                   "something", "everyone", "everything", "am", "apart", "aside", "besides", "except", "other", "please",
                   "so", "also", *_I_CONTRACTIONS}
-# never a name by itself: a weekday or month (not "May", also a name) is a date; "I'm" anywhere
-_NOT_ENTITIES = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "january", "february",
-                 "march", "april", "june", "july", "august", "september", "october", "november", "december",
-                 *_I_CONTRACTIONS}
+# never a name by itself: a weekday or month (values.DAYS, MONTHS' full names; not "May", also a name) is a
+# date; "I'm" anywhere
+_NOT_ENTITIES = {w.lower() for w in f"{DAYS}|{MONTHS}".split("|") if w.isalpha()} - {"may"} | _I_CONTRACTIONS
 
 
 def _opens_only(word: str) -> bool:

@@ -192,7 +192,7 @@ def _quantity(text: str, question: str, unit: str, new) -> str:
     if unit == "percent":
         found = [m for m in found if re.search(r"%|\bper ?cent", m.group() + text[m.end() : m.end() + 9])]
     elif unit == "amount":  # "how much X": a number with a unit or a currency, not a bare count ("three")
-        found = [m for m in found if re.search(r"\d\D*[^\d\s,.–-]", m.group()) or CURRENCY.search(m.group())
+        found = [m for m in found if has_unit(m.group()) or CURRENCY.search(m.group())
                  or CURRENCY.search(text[max(0, m.start() - 2) : m.start()])]
     elif unit in MONEY_WORDS:
         found = [m for m in found if CURRENCY.search(m.group()) or CURRENCY.search(text[m.end() : m.end() + 12])
@@ -237,6 +237,12 @@ def _a_year(m: re.Match[str], text: str) -> bool:
     return (re.fullmatch(r"1[0-9]\d\d|20\d\d", m.group().strip()) is not None
             and re.search(r"\b(?:in|between|and|since|from|to|until|till|by|of|after|before|around|c\.)\s$",
                           text[max(0, m.start() - 9) : m.start()]) is not None)
+
+
+def has_unit(value: str) -> bool:
+    """A number with something after it that is not a number: a unit ("300 MB", "£45", "3 times a day"),
+    not a bare count or a section's number ("4")."""
+    return re.search(r"\d\D*[^\d\s,.–-]", value) is not None
 
 
 def _label(text: str, at: int) -> str:

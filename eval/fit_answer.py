@@ -161,8 +161,8 @@ def fit_weights(examples: list[Example]) -> np.ndarray:
     over its candidates (titles excluded, as the answerer never picks them) with the right ones as the
     target, so the weights learn which sentence of a question to choose. Whether to answer at all is
     fitted apart (fit_answerability). Each set, and within it each question, weighs the same; L2.
-    Solved to convergence with L-BFGS (until 2026-12-03: 3,000 steps of gradient descent, which stopped
-    short of the optimum: the loss was still falling)."""
+    Solved to convergence with L-BFGS (until 2026-12-03: 3,000 steps of gradient descent; on the same
+    data both chose the same sentences, L-BFGS in about 40 iterations)."""
     heading = answerer.FEATURES.index("heading")
     per_set: dict[str, int] = {}
     for e in examples:

@@ -182,10 +182,25 @@ def is_heading(text: str, document_start: bool = False) -> bool:
     letters = [c for c in core if c.isalpha()]
     if len(letters) > 3 and sum(c.isupper() for c in letters) > 0.8 * len(letters):
         return True
-    if re.search(r":\s*\S.*\d", core) or BOLD_LABEL.match(line):  # a label and its value ("Beds: 42 in
-        return False  # dormitories", "**Release manager:** Priya Lind"), not a heading
+    if _label_and_value(core) or BOLD_LABEL.match(line):  # "Beds: 42 in dormitories", "**Release
+        return False  # manager:** Priya Lind", "Open: mid-June to the end of September": not a heading
     limit = 16 if document_start else 10
     return len(core.split()) <= limit and not re.search(r"[.!;,”\"')]$", core)
+
+
+_LABEL = re.compile(r"([^:\n]{1,30}):\s+(\S.*)")
+_TITLE_SMALL_WORDS = frozenset("a an and as at by for from in of on or the to with".split())
+
+
+def _label_and_value(line: str) -> bool:
+    """"Label: value" where the label is a few words and the value has a figure or reads as a phrase
+    ("Open: mid-June to the end of September"), not as a title's second half ("Part 2: The Return")."""
+    m = _LABEL.fullmatch(line)
+    if not m or len(m.group(1).split()) > 4:
+        return False
+    value = m.group(2)
+    return bool(re.search(r"\d", value)) or any(
+        w[0].islower() and w.lower() not in _TITLE_SMALL_WORDS for w in re.findall(r"[^\W\d_][\w'-]*", value))
 
 
 def _line_start(hit: Hit, s: Sentence) -> str:

@@ -100,6 +100,9 @@ def test_question_kind_comes_from_the_asking_clause(question, kind):
     ("2. **Install the server.**", True),  # a step's heading: its body follows
     ("- **Seats:** 12 at the bar", False),
     ("Beds: 42 in dormitories, plus 6 double rooms", False),  # a label and its value
+    ("Open: mid-June to the end of September, depending on snow", False),  # a label and a phrase
+    ("Part 2: The Return of the King", True),  # a title's two halves
+    ("Contents:", True),
 ])
 def test_titles_questions_and_label_rows_never_answer_alone(line, heading):
     assert answerer.is_heading(line) is heading

@@ -543,7 +543,7 @@ def compose(question: Question, hits: list[Hit], previous_answer: str = "", cach
         return abstain(query, hits, f"the passages that match are not about “{when}”")
     chosen = [best]
     if question.kind == "how":
-        chosen += _steps(best, by_start)
+        chosen += _steps(best, by_start, by_end)
     for c in ranked[1:]:
         if len(chosen) >= MAX_SENTENCES or c.score < best.score - m.extra_margin:
             break
@@ -588,18 +588,39 @@ def _same_paragraph(c: Candidate, after: Candidate) -> bool:
     return False
 
 
-def _steps(best: Candidate, by_start: dict[tuple[str, int], Candidate]) -> list[Candidate]:
+def _steps(best: Candidate, by_start: dict[tuple[str, int], Candidate],
+           by_end: dict[tuple[str, int], Candidate]) -> list[Candidate]:
     """For "how do I ...": when the best sentence opens or sits in a list, the list items that follow
-    it in the document, in order (as far as they were retrieved)."""
+    it in the document, in order (as far as they were retrieved); in a numbered list, also the items
+    before it back to the first, so that the steps are given from the start ("1. Keep an itemised
+    receipt" before the best "2. Photograph the receipts")."""
+    earlier: list[Candidate] = []
+    current, number = best, _item_number(best)
+    while number and (number > 1 or not _NUMBERED_ITEM.match(current.text)) and len(earlier) < MAX_STEPS - 1:
+        before = _neighbour(by_end, current.hit.doc, current.sentence.start, -1)
+        if before is None or _item_number(before) not in (number, number - 1):
+            break  # not retrieved, or another list
+        earlier.insert(0, replace(before, value=""))
+        current, number = before, _item_number(before)
     steps: list[Candidate] = []
     current = best
-    while len(steps) < MAX_STEPS - 1:
+    while len(earlier) + len(steps) < MAX_STEPS - 1:
         after = _neighbour(by_start, current.hit.doc, current.sentence.end, 1)
         if after is None or not _LIST_ITEM.match(_line_start(after.hit, after.sentence) + after.text):
             break
         steps.append(replace(after, value=""))
         current = after
-    return steps
+    return earlier + steps
+
+
+_NUMBERED_ITEM = re.compile(r"\s*(\d{1,2})[.)]\s")
+
+
+def _item_number(c: Candidate) -> int | None:
+    """The number of the numbered list item a sentence is (or goes on) in: 2 for "2. Photograph ...", and
+    for the sentence after it on the same line; None outside a numbered list."""
+    m = _NUMBERED_ITEM.match(_line_start(c.hit, c.sentence) + c.text)
+    return int(m.group(1)) if m else None
 
 
 def _after(previous_answer: str, question: Question, ranked: list[Candidate]) -> list[Candidate]:

@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from assistant import answer as answerer
-from assistant import evaluate, values
+from assistant import corpus, evaluate, values
 from assistant import question as questions
 from assistant.types import Answer, Hit, Sentence
 
@@ -496,3 +496,27 @@ def test_a_number_in_a_sentence_about_its_passage_s_subject_is_kept():
     sentence names other awards before the value."""
     assert _value_of("How many Emmy Awards did Fred Astaire receive?",
                      "He received an Honorary Academy Award, a BAFTA Award, three Emmy Awards and a Grammy.") == "three"
+
+
+def _passage(text: str, doc: str = "d.md") -> Hit:
+    """One hit over `text`, its sentences as the splitter finds them."""
+    spans = corpus.sentences(text)
+    return Hit(doc, 0, len(text), text, 1.0, 1, 0, len(text), text,
+               tuple(Sentence(s.start, s.end, 1.0) for s in spans))
+
+
+def test_a_how_to_answer_gives_a_numbered_list_from_its_first_step():
+    text = ("# Expenses\n\n"
+            "1. Keep an itemised receipt for every expense. Card slips alone are not enough.\n"
+            "2. Photograph the receipts and upload them to the Claimly portal.\n"
+            "3. Submit your claim within 30 days.\n\n"
+            "Claims are paid monthly.\n")
+    question = questions.analyse("How do I submit the claim within 30 days?")
+    assert answerer.candidates(question, [_passage(text)])[0].text.startswith("3. Submit")  # the best: the last step
+    answer = answerer.compose(question, [_passage(text)], fitted=replace(answerer.model(), abstain_below=-1e9))
+    said = answer.text
+    assert answer.answered
+    assert said.index("1. Keep") < said.index("Card slips") < said.index("2. Photograph") < said.index("3. Submit")
+    assert "paid monthly" not in said  # after the list: not a step
+    for c in answer.citations:  # each step cites its own exact span
+        assert text[c.start:c.end] == c.text

@@ -458,7 +458,8 @@ def reader_text(hit: Hit, text: str, at: int | None = None) -> str:
     parts = [hit.title] if hit.title else []
     first = hit.text.split("\n", 1)[0].strip()
     if ("\n" in hit.text and not first.startswith("|") and first != text.strip() and is_heading(first, hit.start == 0)
-            and first.strip("#*_ ") not in hit.title):  # the heading the passage opens with
+            and not first.endswith((".", "!")) and first.strip("#*_ ") not in hit.title):
+        # the heading the passage opens with (not a sentence in capitals ending a line: "... 2 against. CARRIED.")
         parts.append(first.strip("#*_ "))
     lead = _lead_in(hit.text, at) if at is not None else ""
     said = f"{lead} {text}" if lead else text

@@ -376,6 +376,7 @@ def word_count(text: str) -> int:
 
 BOLD_LABEL = re.compile(r"\s*(\*\*|__)[^*_\n]{1,40}?:?\1:?\s+\S")  # "**Release manager:** Priya Lind"
 _LIST_MARK = re.compile(r"\s*(?:\d{1,2}[.)]|[-*•+])\s")
+_NUMBERED = re.compile(r"\s*\d{1,2}[.)]\s")
 
 
 def _line_of(text: str, span: Span) -> str:
@@ -387,7 +388,8 @@ def _line_of(text: str, span: Span) -> str:
 
 def _is_heading(text: str, span: Span, is_markdown: bool) -> bool:
     """A section heading: a markdown "#" line, or a short line of its own that is no list item, table
-    row or label with its value ("Beds: 42"), or a line in capitals."""
+    row or label with its value ("Beds: 42"), or a line in capitals (numbered or not: "3. PURCHASE OF A
+    NEW BOAT" in minutes)."""
     line = text[span.start : span.end]
     if line.startswith("#") and is_markdown:
         return True
@@ -396,11 +398,12 @@ def _is_heading(text: str, span: Span, is_markdown: bool) -> bool:
     whole_line = _line_of(text, span)
     if whole_line != line.strip():
         return False  # a heading is a line of its own
-    if whole_line.startswith("|") or _LIST_MARK.match(whole_line):
-        return False  # a table's row or rule, a list's item: they belong to the section they are in
     words = word_count(line)
     letters = [c for c in line if c.isalpha()]
-    if len(letters) > 3 and sum(c.isupper() for c in letters) > 0.8 * len(letters):
+    capitals = len(letters) > 3 and sum(c.isupper() for c in letters) > 0.8 * len(letters)
+    if whole_line.startswith("|") or (_LIST_MARK.match(whole_line) and not (capitals and _NUMBERED.match(line))):
+        return False  # a table's row or rule, a list's item (not "3. PURCHASE OF A NEW BOAT"): in the section
+    if capitals:
         return 1 <= words <= 14 and len(line) <= 100  # "DAY 1: TALGRUND (1,120 m) TO BRENNER HUT"
     if re.search(r":\s*\S.*\d|:\s+[a-z]", line) or BOLD_LABEL.match(line):
         return False  # a label and its value ("Beds: 42 in dormitories", "Season: late June", "**Author:** Ann Lee")

@@ -351,6 +351,10 @@ def test_the_reader_reads_a_list_item_after_its_lead_in_and_under_the_heading_it
         "Travel policy — 4. Accommodation — Hotel costs are reimbursed up to these limits per night: - Abroad: £160")
     assert answerer.reader_text(hit, "Hotel costs ...", text.index("Hotel")) == (
         "Travel policy — 4. Accommodation — Hotel costs ...")  # no list item: no lead-in
+    text = "CARRIED.\nTom Rees asked that his vote against be recorded."  # a passage cut after "... against."
+    hit = replace(_hit(text, 900), title="Minutes — 3. PURCHASE OF A NEW BOAT")
+    assert answerer.reader_text(hit, "Tom Rees asked that his vote against be recorded.", text.index("Tom")) == (
+        "Minutes — 3. PURCHASE OF A NEW BOAT — Tom Rees asked that his vote against be recorded.")
 
 
 def test_a_sentence_right_after_the_previous_answer_is_marked_for_a_follow_up():

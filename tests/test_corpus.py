@@ -565,6 +565,14 @@ def test_a_list_item_or_a_label_is_never_a_heading_and_a_heading_is_its_whole_li
     assert "- London: £140\n- Elsewhere in the UK: £95" in passages[1].text  # with its lead-in
 
 
+def test_a_numbered_line_in_capitals_opens_a_section_and_a_numbered_step_does_not():
+    text = ("MINUTES\n\n1. APOLOGIES\nColin Hart.\n\n2. SUNDAY OPENING OF THE BAR\nMaggie Fenner proposed it.\n"
+            "1. Staff it.\n2. Change the licence.\nVote: 4 in favour, 6 against. DEFEATED.\n")
+    passages = corpus.split(doc_of("minutes.txt", text), HASHING.count_tokens, min_words=2, max_words=30)
+    assert [p.heading for p in passages] == ["MINUTES", "1. APOLOGIES", "2. SUNDAY OPENING OF THE BAR"]
+    assert "DEFEATED" in passages[-1].text and "2. Change the licence." in passages[-1].text
+
+
 def test_an_html_table_reads_as_markdown_rows_under_a_header_rule():
     markup = ("<h2>Tickets</h2><table><tr><th>Ticket</th><th>Price</th></tr><tr><td>Adult</td><td>£14.50</td></tr>"
               "<tr><td>Family<br>(2 adults)</td><td><b>£38.00</b></td></tr></table><p>Book online.</p>")

@@ -47,13 +47,13 @@ AFTER_CHARS = 300  # "right after the previous answer": starts within this many 
 # the fallback; assistant/weights.json (eval/fit_answer.py) replaces them with weights fitted on dev data.
 FEATURES = ("retrieval", "predicate", "rank", "value", "no_value", "speaker", "quoted_other", "say_none", "cause",
             "according", "coref", "entity_absent", "names_missing", "names_here", "focus", "focus_followup", "no_terms", "repeat",
-            "after_answer", "steps", "heading", "length", "names_off_doc", "terms_off_doc", "numbers_missing", "reader",
-            "bias")
+            "after_answer", "steps", "heading", "length", "names_off_doc", "terms_off_doc", "numbers_missing",
+            "nothing_new", "reader", "bias")
 HAND_WEIGHTS = {"retrieval": 1.0, "predicate": 0.5, "rank": 0.04, "value": 0.08, "no_value": -0.12,
                 "speaker": 0.15, "quoted_other": -0.05, "say_none": -0.15, "cause": 0.05, "according": 0.08,
                 "coref": 0.10, "entity_absent": -0.05, "names_missing": 0.0, "names_here": 0.0, "focus": 0.10, "focus_followup": 0.30, "no_terms": -0.05,
                 "repeat": -0.15, "after_answer": 0.0, "steps": 0.0, "heading": 0.0, "length": 0.0, "names_off_doc": 0.0,
-                "terms_off_doc": 0.0, "numbers_missing": 0.0, "reader": 0.0, "bias": 0.0}
+                "terms_off_doc": 0.0, "numbers_missing": 0.0, "nothing_new": 0.0, "reader": 0.0, "bias": 0.0}
 HAND_THRESHOLDS = {"abstain_below": 0.545, "value_margin": 0.2, "extra_margin": 0.08}
 # Whether the chosen sentence answers at all: a score over the question-level facts below, compared with
 # abstain_below. By hand it is the best sentence's score alone; the fit weighs all of them.
@@ -407,6 +407,7 @@ def candidates(question: Question, hits: list[Hit], cache: VectorCache | None = 
             if focus_terms:  # a follow-up searched with the previous turn as context: its own words decide more
                 f["focus_followup" if question.is_followup else "focus"] = len(focus_terms & own) / len(focus_terms)
             f["no_terms"] = float(not (q_terms & own))
+            f["nothing_new"] = float(set(terms(text)) <= q_terms)  # "Proposed: Maggie Fenner." for "What did she propose?"
             f["repeat"] = float(bool(previous_answer) and question.kind != "why" and text in previous_answer)
             f["after_answer"] = float(text not in previous_answer and any(
                 doc == hit.doc and 0 <= s.start - end <= AFTER_CHARS for doc, end in answered_ends))

@@ -524,3 +524,11 @@ def test_a_how_to_answer_gives_a_numbered_list_from_its_first_step():
     assert "paid monthly" not in said  # after the list: not a step
     for c in answer.citations:  # each step cites its own exact span
         assert text[c.start:c.end] == c.text
+
+
+def test_a_sentence_made_only_of_the_question_s_words_is_marked_as_saying_nothing_new():
+    text = "Proposed: Maggie Fenner. Maggie Fenner proposed that the bar open on Sundays."
+    found = {c.text: c for c in answerer.candidates(questions.analyse("What did Maggie Fenner propose?"), [_passage(text)])}
+    at = answerer.FEATURES.index("nothing_new")
+    assert found["Proposed: Maggie Fenner."].features[at] == 1.0
+    assert found["Maggie Fenner proposed that the bar open on Sundays."].features[at] == 0.0

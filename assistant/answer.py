@@ -472,8 +472,14 @@ LEAD_IN_WORDS = 24  # the end of a long lead-in is what names its list ("... the
 
 def _lead_in(text: str, at: int) -> str:
     """For a list item at offset `at` of `text`: the line before its list when that line ends with a
-    colon, as "Hotel costs are reimbursed up to the following limits per night, room only:"; else ""."""
+    colon, as "Hotel costs are reimbursed up to the following limits per night, room only:"; for a block
+    of code, the line that introduces it ("2. **Install the server.**", "use the snapshot command:");
+    else ""."""
     line_start = text.rfind("\n", 0, at) + 1
+    if text[line_start:].lstrip().startswith("```"):
+        before = [line.strip() for line in text[:line_start].splitlines() if line.strip()]
+        lead = before[-1].replace("**", "").replace("__", "") if before else ""
+        return " ".join(lead.split()[-LEAD_IN_WORDS:]) if lead.endswith(":") or _LIST_ITEM.match(lead) else ""
     if not _LIST_ITEM.match(text[line_start:]):
         return ""
     for line in reversed(text[: line_start].splitlines()):
@@ -564,7 +570,11 @@ def compose(question: Question, hits: list[Hit], previous_answer: str = "", cach
         # in the same paragraph or list item ("X is no longer supported. The minimum is now Y, because ...")
         explains = (question.kind == "why" and c is best and after is not None and not _CAUSE.search(c.text)
                     and _same_paragraph(c, after) and not is_heading(after.text, False))
-        for extra, wanted in ((before, _continues_quote(c.text)), (after, goes_on or explains)):
+        # "... use the snapshot command:" comes with what it introduces, a block of code with its lead-in
+        introduces = c is best and after is not None and c.text.rstrip().endswith(":") and not is_heading(after.text)
+        introduced = (c is best and before is not None and _is_code(c.text)
+                      and (before.text.rstrip().endswith(":") or bool(_LIST_ITEM.match(before.text))))
+        for extra, wanted in ((before, _continues_quote(c.text) or introduced), (after, goes_on or explains or introduces)):
             if extra and wanted and len(chosen) < MAX_STEPS and not any(_overlaps(extra, o) for o in chosen):
                 chosen.append(replace(extra, value=""))
     chosen.sort(key=lambda c: (c.hit.doc, c.sentence.start))
@@ -600,6 +610,10 @@ def _steps(best: Candidate, by_start: dict[tuple[str, int], Candidate],
     current, number = best, _item_number(best)
     while number and (number > 1 or not _NUMBERED_ITEM.match(current.text)) and len(earlier) < MAX_STEPS - 1:
         before = _neighbour(by_end, current.hit.doc, current.sentence.start, -1)
+        if before is not None and _is_code(before.text):  # the block of code of the step before
+            earlier.insert(0, replace(before, value=""))
+            current = before
+            continue
         if before is None or _item_number(before) not in (number, number - 1):
             break  # not retrieved, or another list
         earlier.insert(0, replace(before, value=""))
@@ -608,11 +622,17 @@ def _steps(best: Candidate, by_start: dict[tuple[str, int], Candidate],
     current = best
     while len(earlier) + len(steps) < MAX_STEPS - 1:
         after = _neighbour(by_start, current.hit.doc, current.sentence.end, 1)
-        if after is None or not _LIST_ITEM.match(_line_start(after.hit, after.sentence) + after.text):
+        if after is None or not (_LIST_ITEM.match(_line_start(after.hit, after.sentence) + after.text)
+                                 or _is_code(after.text)):  # a step's block of code belongs to it
             break
         steps.append(replace(after, value=""))
         current = after
     return earlier + steps
+
+
+def _is_code(text: str) -> bool:
+    """A fenced block of code (the splitter keeps one whole: corpus._FENCE)."""
+    return text.startswith("```")
 
 
 _NUMBERED_ITEM = re.compile(r"\s*(\d{1,2})[.)]\s")
@@ -653,7 +673,7 @@ def _unmatched_time(question: str, passage: str) -> str:
     return " ".join([m.group()] + what).strip("?.,;:!")
 
 
-SENTENCE_GAP = 2  # at most this many characters (white space) between two sentences that follow each other
+SENTENCE_GAP = 8  # at most this many characters (white space: a blank line and an indent) between two sentences that follow each other
 
 
 def _neighbour(table: dict[tuple[str, int], T], doc: str, offset: int, step: int) -> T | None:

@@ -303,12 +303,20 @@ def sentences(text: str, start: int = 0, end: int | None = None) -> list[Span]:
     return spans
 
 
+_FENCE = re.compile(r"[ \t]*```[^\n]*\n(?:.*\n)*?[ \t]*```[ \t]*(?=\n|$)")  # from its opening line to its closing one
+
+
 def _lines(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
     """Paragraph-ish units: a newline is a break unless it is a soft wrap (the line before ends
     mid-sentence and is long, and the next line continues in lower case)."""
     pos = start
     seg_start = start
     while pos < end:
+        fence = _FENCE.match(text, seg_start, end) if pos == seg_start else None
+        if fence:  # a fenced block of code is one unit, its lines never split apart
+            yield seg_start, fence.end()
+            pos = seg_start = fence.end() + 1
+            continue
         nl = text.find("\n", pos, end)
         if nl == -1:
             break
@@ -317,7 +325,7 @@ def _lines(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
         soft = (
             before
             and after_match is not None
-            and len(text[text.rfind("\n", seg_start, nl) + 1 : nl].strip()) >= 40
+            and len(text[max(seg_start, text.rfind("\n", seg_start, nl) + 1) : nl].strip()) >= 40  # this line's
             and not re.search(r"[.!?:…\"”’)\]]$", before)  # a ";" ends no sentence: "...20 minutes;\ndo not ..."
             and after_match.group(1).islower()
         )
@@ -337,8 +345,8 @@ def _line_sentences(text: str, start: int, end: int) -> list[Span]:
     if start >= end:
         return []
     line = text[start:end]
-    if line.startswith("|") and line.endswith("|"):  # a table row is one unit: "| Price (incl. VAT) | £59 |"
-        return [Span(start, end)]
+    if (line.startswith("|") and line.endswith("|")) or (line.startswith("```") and line.endswith("```")):
+        return [Span(start, end)]  # a table row, a block of code: one unit ("| Price (incl. VAT) | £59 |")
     pieces: list[tuple[int, int, bool]] = []  # (start, end, ends_inside_quote)
     cur = 0
     for m in _TERMINAL.finditer(line):

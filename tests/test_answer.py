@@ -532,3 +532,16 @@ def test_a_sentence_made_only_of_the_question_s_words_is_marked_as_saying_nothin
     at = answerer.FEATURES.index("nothing_new")
     assert found["Proposed: Maggie Fenner."].features[at] == 1.0
     assert found["Maggie Fenner proposed that the bar open on Sundays."].features[at] == 0.0
+
+
+def test_a_block_of_code_comes_with_the_step_that_introduces_it():
+    text = ("## Steps\n\n1. **Install the server.**\n\n   ```\n   sudo apt install ledgerd\n   ```\n\n"
+            "2. **Create the database.**\n\n   ```\n   sudo -u ledgerd ledgerd init --admin alice\n   ```\n")
+    hit = _passage(text)
+    question = questions.analyse("Which command creates the database?")
+    best = max(answerer.candidates(question, [hit]), key=lambda c: "init" in c.text)  # the code, however scored
+    answer = answerer.compose(question, [replace(hit, sentences=tuple(
+        replace(s, score=2.0 if text[s.start:s.end] == best.text else 0.1) for s in hit.sentences))],
+        fitted=replace(answerer.model(), abstain_below=-1e9))
+    assert answer.text.startswith("2. **Create the database.** [1] ```")
+    assert "ledgerd init --admin alice" in answer.text and "apt install" not in answer.text

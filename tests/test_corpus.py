@@ -598,3 +598,12 @@ def test_a_line_wrapped_after_a_semicolon_goes_on_in_the_same_sentence():
     assert got == ["- P1: the appliance is defrosting.",
                    "This is normal in cool rooms below 15°C and can last up to 20 minutes;\ndo not switch it off.",
                    "- a; b;", "- c"]
+
+
+def test_a_fenced_block_of_code_is_one_sentence():
+    text = ("2. **Install the server.**\n\n   ```\n   sudo apt update\n   sudo apt install ledgerd\n   ```\n\n"
+            "The package creates a user. It also makes a folder.\n```\nunclosed fence. Still prose.")
+    got = [text[s.start : s.end] for s in corpus.sentences(text)]
+    assert got[:3] == ["2. **Install the server.**", "```\n   sudo apt update\n   sudo apt install ledgerd\n   ```",
+                       "The package creates a user."]
+    assert got[-2:] == ["unclosed fence.", "Still prose."]  # no closing fence: lines as usual

@@ -555,8 +555,8 @@ def compose(question: Question, hits: list[Hit], previous_answer: str = "", cach
     for c in ranked[1:]:
         if len(chosen) >= MAX_SENTENCES or c.score < best.score - m.extra_margin:
             break
-        if any(_overlaps(c, o) for o in chosen):
-            continue
+        if c.hit.doc != best.hit.doc or any(_overlaps(c, o) for o in chosen):
+            continue  # another document's sentence is no part of this answer ("assistance dogs ... museum")
         chosen.append(c)
     for c in list(chosen):
         # a quotation without attribution comes with the sentence that says who said it; a sentence

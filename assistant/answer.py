@@ -552,6 +552,9 @@ def compose(question: Question, hits: list[Hit], previous_answer: str = "", cach
     chosen = [best]
     if question.kind == "how":
         chosen += _steps(best, by_start, by_end)
+    elif question.kind == "what" and not re.search(r"\bwhich\b", question.text, re.IGNORECASE):
+        chosen += _list_around(best, by_start, by_end)  # "What's in the box?": all of "## In the box"
+        # (not "Which model sends photos over 4G?": one item of the list answers it)
     for c in ranked[1:]:
         if len(chosen) >= MAX_SENTENCES or c.score < best.score - m.extra_margin:
             break
@@ -628,6 +631,39 @@ def _steps(best: Candidate, by_start: dict[tuple[str, int], Candidate],
         steps.append(replace(after, value=""))
         current = after
     return earlier + steps
+
+
+def _is_item(c: Candidate) -> bool:
+    return bool(_LIST_ITEM.match(_line_start(c.hit, c.sentence) + c.text))
+
+
+def _list_around(best: Candidate, by_start: dict[tuple[str, int], Candidate],
+                 by_end: dict[tuple[str, int], Candidate]) -> list[Candidate]:
+    """When the best sentence is an item of a list that a heading or a line ending in ":" introduces
+    ("### Filling", "You will need:"), the list's other items, in order (as far as they were retrieved;
+    MAX_STEPS in all)."""
+    if not _is_item(best) or not _introduced(best.hit.text, best.sentence.start - best.hit.start):
+        return []
+    around: list[Candidate] = []
+    for table, step in ((by_end, -1), (by_start, 1)):
+        current = best
+        while len(around) < MAX_STEPS - 1:
+            at = current.sentence.start if step < 0 else current.sentence.end
+            item = _neighbour(table, current.hit.doc, at, step)
+            if item is None or not _is_item(item):
+                break
+            around.append(replace(item, value=""))
+            current = item
+    return around
+
+
+def _introduced(text: str, at: int) -> bool:
+    """The list around offset `at` of `text` follows a heading or a line ending in ":"."""
+    for line in reversed(text[: text.rfind("\n", 0, at) + 1].splitlines()):
+        if not line.strip() or _LIST_ITEM.match(line) or line[:1].isspace():
+            continue  # a blank line, another item of the list, an item's continuation
+        return line.rstrip().endswith(":") or is_heading(line)
+    return False
 
 
 def _is_code(text: str) -> bool:

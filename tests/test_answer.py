@@ -554,3 +554,20 @@ def test_the_extra_sentences_of_an_answer_come_from_the_best_sentence_s_document
                               fitted=replace(answerer.model(), abstain_below=-1e9, extra_margin=1e9))
     assert "boot room" in answer.text and "museum" not in answer.text
     assert {c.doc for c in answer.citations} == {"guide.txt"}
+
+
+def test_a_what_question_answered_by_a_list_item_gets_the_whole_list_its_heading_introduces():
+    text = "## In the box\n\n- Camera with strap\n- Quick-start guide\n- USB-C cable\n\n## Warranty\n\nTwo years."
+    hit = _passage(text)
+    hit = replace(hit, sentences=tuple(replace(s, score=2.0 if text[s.start:s.end] == "- Quick-start guide" else 0.1)
+                                       for s in hit.sentences))  # the best: the middle item
+    answer = answerer.compose(questions.analyse("What's included in the box?"), [hit],
+                              fitted=replace(answerer.model(), abstain_below=-1e9, extra_margin=0.0))
+    said = answer.text
+    assert said.index("Camera") < said.index("Quick-start") < said.index("USB-C") and "Two years" not in said
+    answer = answerer.compose(questions.analyse("Which item is a guide?"), [hit],  # one item of the list
+                              fitted=replace(answerer.model(), abstain_below=-1e9, extra_margin=0.0))
+    assert "Camera" not in answer.text and "Quick-start" in answer.text
+    answer = answerer.compose(questions.analyse("How much is the camera?"), [hit],  # a value: the item alone
+                              fitted=replace(answerer.model(), abstain_below=-1e9, extra_margin=0.0, value_required=False))
+    assert "Camera" not in answer.text

@@ -482,11 +482,16 @@ def _lead_in(text: str, at: int) -> str:
         return " ".join(lead.split()[-LEAD_IN_WORDS:]) if lead.endswith(":") or _LIST_ITEM.match(lead) else ""
     if not _LIST_ITEM.match(text[line_start:]):
         return ""
-    for line in reversed(text[: line_start].splitlines()):
+    lead = _line_before_list(text, line_start).strip("#*_ ")
+    return " ".join(lead.split()[-LEAD_IN_WORDS:]) if lead.endswith(":") else ""
+
+
+def _line_before_list(text: str, line_start: int) -> str:
+    """The line before the list that the line at `line_start` is in (stripped), "" at the text's start."""
+    for line in reversed(text[:line_start].splitlines()):
         if not line.strip() or _LIST_ITEM.match(line) or line[:1].isspace():
             continue  # a blank line, another item of the list, an item's continuation
-        lead = line.strip().strip("#*_ ")
-        return " ".join(lead.split()[-LEAD_IN_WORDS:]) if lead.endswith(":") else ""
+        return line.strip()
     return ""
 
 
@@ -625,8 +630,7 @@ def _steps(best: Candidate, by_start: dict[tuple[str, int], Candidate],
     current = best
     while len(earlier) + len(steps) < MAX_STEPS - 1:
         after = _neighbour(by_start, current.hit.doc, current.sentence.end, 1)
-        if after is None or not (_LIST_ITEM.match(_line_start(after.hit, after.sentence) + after.text)
-                                 or _is_code(after.text)):  # a step's block of code belongs to it
+        if after is None or not (_is_item(after) or _is_code(after.text)):  # a step's block of code belongs to it
             break
         steps.append(replace(after, value=""))
         current = after
@@ -634,6 +638,7 @@ def _steps(best: Candidate, by_start: dict[tuple[str, int], Candidate],
 
 
 def _is_item(c: Candidate) -> bool:
+    """An item of a list, or a sentence that goes on in one."""
     return bool(_LIST_ITEM.match(_line_start(c.hit, c.sentence) + c.text))
 
 
@@ -659,11 +664,8 @@ def _list_around(best: Candidate, by_start: dict[tuple[str, int], Candidate],
 
 def _introduced(text: str, at: int) -> bool:
     """The list around offset `at` of `text` follows a heading or a line ending in ":"."""
-    for line in reversed(text[: text.rfind("\n", 0, at) + 1].splitlines()):
-        if not line.strip() or _LIST_ITEM.match(line) or line[:1].isspace():
-            continue  # a blank line, another item of the list, an item's continuation
-        return line.rstrip().endswith(":") or is_heading(line)
-    return False
+    line = _line_before_list(text, text.rfind("\n", 0, at) + 1)
+    return bool(line) and (line.endswith(":") or is_heading(line))
 
 
 def _is_code(text: str) -> bool:

@@ -572,8 +572,8 @@ def compose(question: Question, hits: list[Hit], previous_answer: str = "", cach
         # well enough on its own
         before = _neighbour(by_end, c.hit.doc, c.sentence.start, -1)
         after = _neighbour(by_start, c.hit.doc, c.sentence.end, 1)
-        goes_on = (c is best and after is not None and _REFERRING_START.match(after.text) is not None
-                   and after.score >= m.abstain_below)
+        goes_on = (c is best and after is not None and after.score >= m.abstain_below
+                   and (_REFERRING_START.match(after.text) is not None or _takes_up(c, after)))
         # "why ...?" answered by a sentence that only restates the fact: the reason usually follows it
         # in the same paragraph or list item ("X is no longer supported. The minimum is now Y, because ...")
         explains = (question.kind == "why" and c is best and after is not None and not _CAUSE.search(c.text)
@@ -594,6 +594,13 @@ def compose(question: Question, hits: list[Hit], previous_answer: str = "", cach
     for n, c in enumerate(chosen, start=1):
         parts.append(f"{c.text} [{n}]")
     return Answer(" ".join(parts), citations, True, query, "extractive")
+
+
+def _takes_up(c: Candidate, after: Candidate) -> bool:
+    """The next sentence of c's paragraph opens with what c spoke of: "If a receipt is lost, you can
+    complete a missing receipt declaration." - "Declarations are accepted for amounts up to £25 ..."."""
+    opening = terms(" ".join(after.text.split()[:2]))
+    return bool(opening) and opening[0] in set(terms(c.text)) and _same_paragraph(c, after)
 
 
 def _same_paragraph(c: Candidate, after: Candidate) -> bool:

@@ -571,3 +571,13 @@ def test_a_what_question_answered_by_a_list_item_gets_the_whole_list_its_heading
     answer = answerer.compose(questions.analyse("How much is the camera?"), [hit],  # a value: the item alone
                               fitted=replace(answerer.model(), abstain_below=-1e9, extra_margin=0.0, value_required=False))
     assert "Camera" not in answer.text
+
+
+def test_the_next_sentence_of_the_paragraph_comes_along_when_it_takes_up_what_the_answer_spoke_of():
+    text = ("If a receipt is lost, you can complete a missing receipt declaration. Declarations are accepted "
+            "up to £25 per item.\n\nDeclarations of interest go to the board.")
+    hit = _passage(text)
+    hit = replace(hit, sentences=tuple(replace(s, score=2.0 if s.start == 0 else 0.1) for s in hit.sentences))
+    answer = answerer.compose(questions.analyse("I lost a receipt. What can I do?"), [hit],
+                              fitted=replace(answerer.model(), abstain_below=-1e9, extra_margin=0.0))
+    assert "£25 per item" in answer.text and "board" not in answer.text  # another paragraph: not taken up

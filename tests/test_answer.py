@@ -581,3 +581,15 @@ def test_the_next_sentence_of_the_paragraph_comes_along_when_it_takes_up_what_th
     answer = answerer.compose(questions.analyse("I lost a receipt. What can I do?"), [hit],
                               fitted=replace(answerer.model(), abstain_below=-1e9, extra_margin=0.0))
     assert "£25 per item" in answer.text and "board" not in answer.text  # another paragraph: not taken up
+
+
+def test_a_holiday_counts_as_named_where_its_month_is_and_another_name_still_refuses():
+    closed = _passage("The museum is closed on 24, 25 and 26 December and on 1 January.")
+    model = replace(answerer.model(), abstain_below=-1e9)
+    answer = answerer.compose(questions.analyse("Which days around Christmas and New Year is the museum closed?"),
+                              [closed], fitted=model)
+    assert answer.answered and "26 December" in answer.text
+    answer = answerer.compose(questions.analyse("Is the museum closed at Easter?"), [closed], fitted=model)
+    assert not answer.answered and "Easter" in answer.text  # neither Easter nor March or April: not mentioned
+    answer = answerer.compose(questions.analyse("Is the museum in Paris closed in December?"), [closed], fitted=model)
+    assert not answer.answered and "Paris" in answer.text

@@ -31,14 +31,15 @@ _YEAR = (rf"\b{_APPROX}?\d{{1,4}}\s?{_ERA}(?![\w])|\b{_ERA}\s?\d{{1,4}}\b"
          rf"seventeenth|eighteenth|nineteenth|twentieth|twenty-first)[\s-]century(?:\s{_ERA})?"
          rf"|\b(?:the\s)?(?:1[0-9]|20)\d0s\b")
 # "14 March 2025", "March 14, 2025", "2025-03-14", "14/03/2025", "Monday", "next week", "at 9:30"
-CALENDAR_DATE = re.compile(
-    rf"\b\d{{1,2}}(?:st|nd|rd|th)?\s(?:of\s)?(?:{MONTHS})(?:,?\s\d{{1,4}})?(?:\s{_ERA})?(?![\w])"
-    rf"|\b(?:{MONTHS})\s\d{{1,2}}(?:st|nd|rd|th)?\b(?:,?\s\d{{4}}\b)?"
+CALENDAR_DATE = re.compile(  # with its weekday when it has one ("Friday 11 April 2025", "Tuesday, June 3")
+    rf"\b(?:(?:{DAYS}),?\s)?\d{{1,2}}(?:st|nd|rd|th)?\s(?:of\s)?(?:{MONTHS})(?:,?\s\d{{1,4}})?(?:\s{_ERA})?(?![\w])"
+    rf"|\b(?:(?:{DAYS}),?\s)?(?:{MONTHS})\s\d{{1,2}}(?:st|nd|rd|th)?\b(?:,?\s\d{{4}}\b)?"
     r"|\b\d{4}-\d\d-\d\d\b|\b\d{1,2}/\d{1,2}/\d{2,4}\b"
 )
 DATE = re.compile(
     CALENDAR_DATE.pattern
     + rf"|\b(?:(?:this|next|last|on|by|until|since|in)\s)?(?:{DAYS}|{MONTHS})(?:\s\d{{4}})?\b"
+    + rf"(?!,?\s(?:\d{{1,2}}(?:st|nd|rd|th)?\s(?:of\s)?(?:{MONTHS})|(?:{MONTHS})\s\d))"  # a weekday before its date
     + r"|" + _YEAR
     + r"|\b(?:by\s)?Christmas\b|\b(?:earlier|later)\s(?:this|next|last)\s(?:year|month|week)\b"
     r"|\b(?:this|next|last)\s(?:year|month|week)\b|\b(?:first|second)\shalf\sof\s(?:next|this)\syear\b"

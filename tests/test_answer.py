@@ -336,6 +336,8 @@ def test_heldout_sets_are_not_worse_than_measured(real_assistant, name):
     ("quantity", "The field excursion costs an extra 45 EUR.", "How much extra is the field trip?", "45 EUR"),
     ("where", "It is native from southern Brazil to Mexico.", "Where is the green iguana native to?", "Brazil"),
     ("when", "Its history dates back to at least 5000 BC.", "How far back does Iranian architecture go?", "5000 BC"),
+    ("when", "Held on Friday 14 March 2025 at 7:30 pm.", "When was the meeting held?", "Friday 14 March 2025"),
+    ("when", "Next meeting: Tuesday, 3 June 2025.", "When is the next meeting?", "Tuesday, 3 June 2025"),
 ])
 def test_value_is_copied_from_the_sentence(kind, sentence, question, value):
     got = values.find(kind, sentence, question, questions.analyse(question).unit)

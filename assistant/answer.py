@@ -563,8 +563,8 @@ def compose(question: Question, hits: list[Hit], previous_answer: str = "", cach
     for c in ranked[1:]:
         if len(chosen) >= MAX_SENTENCES or c.score < best.score - m.extra_margin:
             break
-        if c.hit.doc != best.hit.doc or any(_overlaps(c, o) for o in chosen):
-            continue  # another document's sentence is no part of this answer ("assistance dogs ... museum")
+        if any(_overlaps(c, o) for o in chosen):
+            continue
         chosen.append(c)
     for c in list(chosen):
         # a quotation without attribution comes with the sentence that says who said it; a sentence
@@ -573,7 +573,8 @@ def compose(question: Question, hits: list[Hit], previous_answer: str = "", cach
         before = _neighbour(by_end, c.hit.doc, c.sentence.start, -1)
         after = _neighbour(by_start, c.hit.doc, c.sentence.end, 1)
         goes_on = (c is best and after is not None and after.score >= m.abstain_below
-                   and (_REFERRING_START.match(after.text) is not None or _takes_up(c, after)))
+                   and (_REFERRING_START.match(after.text) is not None
+                        or (question.kind != "say" and _takes_up(c, after))))  # not the article's words for Merz's
         # "why ...?" answered by a sentence that only restates the fact: the reason usually follows it
         # in the same paragraph or list item ("X is no longer supported. The minimum is now Y, because ...")
         explains = (question.kind == "why" and c is best and after is not None and not _CAUSE.search(c.text)

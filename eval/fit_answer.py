@@ -64,7 +64,6 @@ class Example:
     expected: dict  # {"facts": [...]} or {"gold": answer}: what a right answer holds
     refused: bool  # the answerer abstains before scoring (a name the passages never mention)
     reads: list[str] = field(default_factory=list)  # what the reader reads for each candidate (answer.reader_text)
-    docs: list[str] = field(default_factory=list)  # each candidate's document
 
     def facts_in(self, text: str) -> bool:
         """The answer text holds every expected fact (or the gold answer)."""
@@ -139,7 +138,7 @@ def _example(a: Assistant, set_name: str, qid: str, kind: str, question: str, hi
     return Example(set_name, qid, kind, asked.kind, answerer.reader_question(asked),
                    np.array([c.features for c in found], dtype=np.float64).reshape(len(found), -1), right,
                    [c.text for c in found], [c.value for c in found], wanted, refused,
-                   [c.reads for c in found], [c.hit.doc for c in found])
+                   [c.reads for c in found])
 
 
 def _locate(a: Assistant, expected: dict) -> evaluate.Evidence:
@@ -238,9 +237,7 @@ def decide(e: Example, w: np.ndarray, abstain_below: float, value_margin: float,
         return False, ""
     scores = e.features @ w
     best = order[0]
-    same_doc = (lambda i: e.docs[i] == e.docs[best]) if e.docs else (lambda i: True)
-    chosen = [best] + [i for i in order[1:] if scores[i] >= scores[best] - extra_margin and same_doc(i)
-                       ][: answerer.MAX_SENTENCES - 1]
+    chosen = [best] + [i for i in order[1:] if scores[i] >= scores[best] - extra_margin][: answerer.MAX_SENTENCES - 1]
     return True, " ".join([e.values[best]] + [e.texts[i] for i in chosen])
 
 

@@ -549,15 +549,6 @@ def test_a_block_of_code_comes_with_the_step_that_introduces_it():
     assert "ledgerd init --admin alice" in answer.text and "apt install" not in answer.text
 
 
-def test_the_extra_sentences_of_an_answer_come_from_the_best_sentence_s_document():
-    hut = _passage("The hut has 42 beds. Dogs may stay in the hut's boot room.", doc="guide.txt")
-    museum = replace(_passage("Only assistance dogs are allowed inside the museum.", doc="museum.html"), rank=2)
-    answer = answerer.compose(questions.analyse("Are dogs allowed at the hut?"), [hut, museum],
-                              fitted=replace(answerer.model(), abstain_below=-1e9, extra_margin=1e9))
-    assert "boot room" in answer.text and "museum" not in answer.text
-    assert {c.doc for c in answer.citations} == {"guide.txt"}
-
-
 def test_a_what_question_answered_by_a_list_item_gets_the_whole_list_its_heading_introduces():
     text = "## In the box\n\n- Camera with strap\n- Quick-start guide\n- USB-C cable\n\n## Warranty\n\nTwo years."
     hit = _passage(text)

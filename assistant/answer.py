@@ -152,6 +152,8 @@ _REFERRING_START = re.compile(r"^[“\"‘]?(?:This|That|These|Those|It|Its|They
 _CAUSE = re.compile(r"\b(?:because|to be able to|so that|in order to|since|due to|as a result|owing to|thanks to|"
                     r"the reason|therefore|thus|so as to|which is why|that is why|to avoid|to prevent|to ensure|"
                     r"to keep|to allow|caused|led to|leads to|results? in)\b", re.IGNORECASE)
+_ASKS_EFFECT = re.compile(r"\bwhat (?:effects?|impacts?|consequences?|happen(?:s|ed)?|(?:is|was|were) the "
+                          r"(?:results?|outcomes?|consequences?|effects?))\b", re.IGNORECASE)
 _LIST_ITEM = re.compile(r"^\s*(?:\d{1,2}[.)]|[-*•+]|[a-z][.)]|Step\s\d+[:.]?)\s")
 
 
@@ -577,8 +579,10 @@ def compose(question: Question, hits: list[Hit], previous_answer: str = "", cach
                         or (question.kind != "say" and _takes_up(c, after))))  # not the article's words for Merz's
         # "why ...?" answered by a sentence that only restates the fact: the reason usually follows it
         # in the same paragraph or list item ("X is no longer supported. The minimum is now Y, because ...")
-        explains = (question.kind == "why" and c is best and after is not None and not _CAUSE.search(c.text)
-                    and _same_paragraph(c, after) and not is_heading(after.text, False))
+        # "what effect did X have ...?" likewise: the effect usually follows the sentence that tells of X
+        explains = ((question.kind == "why" or _ASKS_EFFECT.search(question.text) is not None) and c is best
+                    and after is not None and not _CAUSE.search(c.text) and _same_paragraph(c, after)
+                    and not is_heading(after.text, False))
         # "... use the snapshot command:" comes with what it introduces, a block of code with its lead-in
         introduces = c is best and after is not None and c.text.rstrip().endswith(":") and not is_heading(after.text)
         introduced = (c is best and before is not None and _is_code(c.text)

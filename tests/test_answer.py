@@ -586,3 +586,17 @@ def test_a_holiday_counts_as_named_where_its_month_is_and_another_name_still_ref
     assert not answer.answered and "Easter" in answer.text  # neither Easter nor March or April: not mentioned
     answer = answerer.compose(questions.analyse("Is the museum in Paris closed in December?"), [closed], fitted=model)
     assert not answer.answered and "Paris" in answer.text
+
+
+def test_a_what_happens_question_gets_the_next_sentence_of_the_paragraph_where_the_effect_is():
+    text = ("5. Install a TLS certificate. Copy your key to the server. Without a certificate, the server refuses "
+            "connections from anything except localhost.\n\n6. Open the firewall.")
+    hit = _passage(text)
+    best = "Copy your key to the server."
+    hit = replace(hit, sentences=tuple(replace(s, score=2.0 if text[s.start:s.end] == best else 0.1)
+                                       for s in hit.sentences))
+    model = replace(answerer.model(), abstain_below=-1e9, extra_margin=0.0)
+    answer = answerer.compose(questions.analyse("What happens if I skip the certificate?"), [hit], fitted=model)
+    assert "localhost" in answer.text and "firewall" not in answer.text
+    answer = answerer.compose(questions.analyse("Where do I copy my key?"), [hit], fitted=model)
+    assert "localhost" not in answer.text  # not a question about what follows

@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, TypeVar
 import numpy as np
 
 from .aliases import descriptions_of
-from .corpus import BOLD_LABEL
+from .corpus import BOLD_LABEL, NUMBERED_ITEM
 from .index import TITLE_JOIN
 from .lexical import STOPWORDS, Lexicon, Vocabulary, terms, words
 from .question import missing_entities
@@ -392,7 +392,8 @@ def candidates(question: Question, hits: list[Hit], cache: VectorCache | None = 
                 f["steps"] = 1.0 if _LIST_ITEM.match(_line_start(hit, s) + text) else 0.0
             if question.speaker and question.kind != "say":
                 f["according"] = float(speaker_matches(question.speaker, text, previous, question.speaker_also)[1])
-            own = set(terms(f"{column} {text}"))  # a table row speaks of the column the question names
+            said = set(terms(text))
+            own = said | set(terms(column))  # a table row speaks of the column the question names
             for entity in question.entities:
                 if named_otherwise(entity, text, people):
                     own |= set(terms(entity))
@@ -409,7 +410,7 @@ def candidates(question: Question, hits: list[Hit], cache: VectorCache | None = 
             if focus_terms:  # a follow-up searched with the previous turn as context: its own words decide more
                 f["focus_followup" if question.is_followup else "focus"] = len(focus_terms & own) / len(focus_terms)
             f["no_terms"] = float(not (q_terms & own))
-            f["nothing_new"] = float(set(terms(text)) <= q_terms)  # "Proposed: Maggie Fenner." for "What did she propose?"
+            f["nothing_new"] = float(said <= q_terms)  # "Proposed: Maggie Fenner." for "What did she propose?"
             f["repeat"] = float(bool(previous_answer) and question.kind != "why" and text in previous_answer)
             f["after_answer"] = float(text not in previous_answer and any(
                 doc == hit.doc and 0 <= s.start - end <= AFTER_CHARS for doc, end in answered_ends))
@@ -628,7 +629,7 @@ def _steps(best: Candidate, by_start: dict[tuple[str, int], Candidate],
     receipt" before the best "2. Photograph the receipts")."""
     earlier: list[Candidate] = []
     current, number = best, _item_number(best)
-    while number and (number > 1 or not _NUMBERED_ITEM.match(current.text)) and len(earlier) < MAX_STEPS - 1:
+    while number and (number > 1 or not NUMBERED_ITEM.match(current.text)) and len(earlier) < MAX_STEPS - 1:
         before = _neighbour(by_end, current.hit.doc, current.sentence.start, -1)
         if before is not None and _is_code(before.text):  # the block of code of the step before
             earlier.insert(0, replace(before, value=""))
@@ -638,15 +639,8 @@ def _steps(best: Candidate, by_start: dict[tuple[str, int], Candidate],
             break  # not retrieved, or another list
         earlier.insert(0, replace(before, value=""))
         current, number = before, _item_number(before)
-    steps: list[Candidate] = []
-    current = best
-    while len(earlier) + len(steps) < MAX_STEPS - 1:
-        after = _neighbour(by_start, current.hit.doc, current.sentence.end, 1)
-        if after is None or not (_is_item(after) or _is_code(after.text)):  # a step's block of code belongs to it
-            break
-        steps.append(replace(after, value=""))
-        current = after
-    return earlier + steps
+    # a step's block of code belongs to it
+    return earlier + _run(by_start, best, 1, lambda c: _is_item(c) or _is_code(c.text), MAX_STEPS - 1 - len(earlier))
 
 
 def _is_item(c: Candidate) -> bool:
@@ -661,17 +655,24 @@ def _list_around(best: Candidate, by_start: dict[tuple[str, int], Candidate],
     MAX_STEPS in all)."""
     if not _is_item(best) or not _introduced(best.hit.text, best.sentence.start - best.hit.start):
         return []
-    around: list[Candidate] = []
-    for table, step in ((by_end, -1), (by_start, 1)):
-        current = best
-        while len(around) < MAX_STEPS - 1:
-            at = current.sentence.start if step < 0 else current.sentence.end
-            item = _neighbour(table, current.hit.doc, at, step)
-            if item is None or not _is_item(item):
-                break
-            around.append(replace(item, value=""))
-            current = item
-    return around
+    before = _run(by_end, best, -1, _is_item, MAX_STEPS - 1)
+    return before + _run(by_start, best, 1, _is_item, MAX_STEPS - 1 - len(before))
+
+
+def _run(table: dict[tuple[str, int], Candidate], best: Candidate, step: int, belongs: Callable[[Candidate], bool],
+         room: int) -> list[Candidate]:
+    """The retrieved sentences next to `best` in its document, one after another before it (step -1,
+    `table` keyed by end) or after it (step 1, keyed by start), while `belongs`; at most `room`."""
+    out: list[Candidate] = []
+    current = best
+    while len(out) < room:
+        at = current.sentence.start if step < 0 else current.sentence.end
+        nxt = _neighbour(table, current.hit.doc, at, step)
+        if nxt is None or not belongs(nxt):
+            break
+        out.append(replace(nxt, value=""))
+        current = nxt
+    return out
 
 
 def _introduced(text: str, at: int) -> bool:
@@ -685,13 +686,10 @@ def _is_code(text: str) -> bool:
     return text.startswith("```")
 
 
-_NUMBERED_ITEM = re.compile(r"\s*(\d{1,2})[.)]\s")
-
-
 def _item_number(c: Candidate) -> int | None:
     """The number of the numbered list item a sentence is (or goes on) in: 2 for "2. Photograph ...", and
     for the sentence after it on the same line; None outside a numbered list."""
-    m = _NUMBERED_ITEM.match(_line_start(c.hit, c.sentence) + c.text)
+    m = NUMBERED_ITEM.match(_line_start(c.hit, c.sentence) + c.text)
     return int(m.group(1)) if m else None
 
 

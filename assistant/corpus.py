@@ -384,7 +384,7 @@ def word_count(text: str) -> int:
 
 BOLD_LABEL = re.compile(r"\s*(\*\*|__)[^*_\n]{1,40}?:?\1:?\s+\S")  # "**Release manager:** Priya Lind"
 _LIST_MARK = re.compile(r"\s*(?:\d{1,2}[.)]|[-*•+])\s")
-_NUMBERED = re.compile(r"\s*\d{1,2}[.)]\s")
+NUMBERED_ITEM = re.compile(r"\s*(\d{1,2})[.)]\s")  # "2. Photograph ...", "3) Submit": its number
 
 
 def _line_of(text: str, span: Span) -> str:
@@ -409,7 +409,7 @@ def _is_heading(text: str, span: Span, is_markdown: bool) -> bool:
     words = word_count(line)
     letters = [c for c in line if c.isalpha()]
     capitals = len(letters) > 3 and sum(c.isupper() for c in letters) > 0.8 * len(letters)
-    if whole_line.startswith("|") or (_LIST_MARK.match(whole_line) and not (capitals and _NUMBERED.match(line))):
+    if whole_line.startswith("|") or (_LIST_MARK.match(whole_line) and not (capitals and NUMBERED_ITEM.match(line))):
         return False  # a table's row or rule, a list's item (not "3. PURCHASE OF A NEW BOAT"): in the section
     if capitals:
         return 1 <= words <= 14 and len(line) <= 100  # "DAY 1: TALGRUND (1,120 m) TO BRENNER HUT"

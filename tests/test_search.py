@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from assistant import Assistant, engine
 from assistant.embed import HashingEmbedder
 from assistant.errors import QuestionError
-from assistant.search import deduplicate, fuse
+from assistant.search import EACH_RANKER, Weights, deduplicate, fuse, pool
 from assistant.types import Hit, Sentence
 
 from .conftest import write_docs
@@ -64,6 +64,22 @@ def test_fuse_k_and_ties_and_empty():
     # a smaller k rewards the top ranks more
     top_heavy = dict(fuse([[1, 2]], k=1))
     assert top_heavy[1] / top_heavy[2] > dict(fuse([[1, 2]], k=60))[1] / dict(fuse([[1, 2]], k=60))[2]
+
+
+def test_pool_keeps_each_rankers_first_hits_beyond_the_fused_best():
+    dense = list(range(100, 130))
+    lexical = list(range(200, 230))
+    w = Weights(dense=1.0, lexical=0.1)  # BM25 weighed down: its first hits rank below dense's 30
+    fused_rows = [row for row, _ in fuse([dense, lexical], 60, [w.dense, w.lexical])]
+    assert fused_rows.index(200) >= 12
+    chosen = pool(dense, lexical, 60, w, 12)
+    rows = [row for row, _ in chosen]
+    assert rows[:12] == fused_rows[:12]  # the fused best first, in order
+    assert set(rows[12:]) == set(lexical[:EACH_RANKER])  # then BM25's first hits, with their fused scores
+    assert dict(chosen)[200] == pytest.approx(0.1 / 61)
+    assert len(rows) == len(set(rows))
+    # a ranker of weight 0 adds nothing, not even its first hits
+    assert [row for row, _ in pool(dense, lexical, 60, Weights(dense=1.0, lexical=0.0), 12)] == dense[:12]
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -231,7 +231,7 @@ _ABBREVIATIONS = {
     "mr", "mrs", "ms", "dr", "prof", "st", "jr", "sr", "vs", "etc", "e.g", "i.e", "no", "fig", "gen",
     "gov", "sen", "rep", "inc", "ltd", "co", "corp", "jan", "feb", "mar", "apr", "jun", "jul", "aug",
     "sep", "sept", "oct", "nov", "dec", "approx", "dept", "est", "col", "lt", "sgt", "capt", "cf", "al",
-    "u.s", "u.k", "u.n", "e.u", "a.m", "p.m",
+    "u.s", "u.k", "u.n", "e.u", "a.m", "p.m", "ext", "tel", "vol", "pp", "nos", "ca",
 }
 _TERMINAL = re.compile(r"[.!?…]+[\"”’'\)\]]*")
 _OPENERS = "“\"‘'([¿¡"

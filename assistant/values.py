@@ -46,7 +46,7 @@ DATE = re.compile(
     r"|\b(?:spring|summer|autumn|fall|winter)\s(?:of\s)?\d{4}\b"
     r"|\b(?:\d+|an?|" + NUMBER_WORDS + r")\s(?:minutes?|hours?|days?|weeks?|months?|years?)\s(?:before|after|prior to|"
     r"ahead of|ago|earlier|later)\b"
-    r"|\b(?:at\s)?(?:\d{1,2}(?::\d\d)?\s?(?:a\.m\.|p\.m\.|am|pm)|\d{1,2}:\d\d|(?:" + NUMBER_WORDS + r"|\d{1,2})"
+    r"|\b(?:at\s)?(?:\d{1,2}(?:[:.]\d\d)?\s?(?:a\.m\.|p\.m\.|am|pm)|\d{1,2}:\d\d|(?:" + NUMBER_WORDS + r"|\d{1,2})"
     r"\so[’']clock)\b"
 )
 CLOCK = re.compile(r"\d:\d\d|\d\s?(?:a\.m\.|p\.m\.|am|pm)\b|o[’']clock|\bnoon\b|\bmidnight\b", re.IGNORECASE)
@@ -89,6 +89,8 @@ _LENGTH = re.compile(rf"\b\d[\d,.]*\s?(?:{_LENGTH_UNITS})\b", re.IGNORECASE)
 NAME_WORD = r"(?:[A-Z][\w’'\-]*[a-z][\w’'\-]*|[A-Z]\.(?:[A-Z]\.)+|[A-Z]+-?\d[\w\-]*|[A-Z]{2,})"
 _PARTICLE = r"(?:von|van|der|den|de|del|della|di|da|du|dos|le|la|al|el|bin|ibn|ter|ten|y|of)"
 NAME = re.compile(NAME_WORD + r"(?:\s(?:" + _PARTICLE + r"\s)*" + NAME_WORD + r")*")
+# a person's name with the title before it: "Mr. Gareth Llewellyn-Price", not "Mr" alone
+TITLED_NAME = re.compile(r"\b(?:Mr|Mrs|Ms|Mx|Dr|Prof|Rev)\.\s" + NAME.pattern + "|" + NAME.pattern)
 TITLES = {"president", "chancellor", "minister", "prime", "secretary", "senator", "king", "queen", "official",
           "leader", "dictator"}
 QUOTE = re.compile(r"[“”\"]")
@@ -176,7 +178,7 @@ def find(kind: str, text: str, question: str, unit: str = "") -> str:
     if kind == "where" or (kind == "entity" and unit == "town"):
         return _place(kind, text, question, new)
     if kind in ("who", "name", "entity"):
-        names = [m for m in NAME.finditer(text) if is_name(m, text, kind) and new(m.group())
+        names = [m for m in TITLED_NAME.finditer(text) if is_name(m, text, kind) and new(m.group())
                  and not (kind == "who" and _PLACE_NAME.search(m.group()))]  # "who founded it?": not "Cooper's Wharf"
         # "Who is the president of the European Council?": not "European Commission President Ursula
         # von der Leyen", which repeats words of the question, but "António Costa"

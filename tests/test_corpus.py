@@ -196,6 +196,8 @@ def test_quotations_and_attributions(text, expected):
         "Fruit, e.g. apples, and grains, i.e. wheat, grew by 3.5 percent.",
         "J. R. R. Tolkien wrote it in No. 20 Northmoor Road.",
         "Prices rose by 2.4 percent in the U.S.-led markets.",
+        "- Building manager: Mr. Gareth Llewellyn-Price, ext. 6100 (mobile 07700 900123).",
+        "See vol. 2, pp. 14-19, or call tel. 01632 770 215.",
     ],
 )
 def test_abbreviations_initials_and_decimals_do_not_split(text):

@@ -62,6 +62,11 @@ OBSERVATORY = "The Quillon Observatory was founded in 1881 by the astronomer Mar
     ("Add 2 tsp ground cardamom to the flour.", "How much cardamom goes into the dough?", "2 tsp"),
     ("The date of the spring regatta is 17 May.", "What time does the spring regatta start?", ""),
     ("The regatta starts at 9:30 on 17 May.", "What time does the spring regatta start?", "at 9:30"),
+    ("Please have your child at school by 8.15 am.", "What time do I drop my child off?", "8.15 am"),
+    # a title with its period belongs to the name ("Mr" alone is no answer)
+    ("- Building manager: Mr. Gareth Llewellyn-Price, ext. 6100", "Who is the building manager?",
+     "Mr. Gareth Llewellyn-Price"),
+    ("Minor surgery: Wednesday afternoons with Dr. Felix Obuya.", "Who does the minor surgery?", "Dr. Felix Obuya"),
 ])
 def test_values_of_many_forms(sentence, question, value):
     asked = questions.analyse(question)

@@ -90,7 +90,7 @@ NAME_WORD = r"(?:[A-Z][\w’'\-]*[a-z][\w’'\-]*|[A-Z]\.(?:[A-Z]\.)+|[A-Z]+-?\d
 _PARTICLE = r"(?:von|van|der|den|de|del|della|di|da|du|dos|le|la|al|el|bin|ibn|ter|ten|y|of)"
 NAME = re.compile(NAME_WORD + r"(?:\s(?:" + _PARTICLE + r"\s)*" + NAME_WORD + r")*")
 # a person's name with the title before it: "Mr. Gareth Llewellyn-Price", not "Mr" alone
-TITLED_NAME = re.compile(r"\b(?:Mr|Mrs|Ms|Mx|Dr|Prof|Rev)\.\s" + NAME.pattern + "|" + NAME.pattern)
+TITLED_NAME = re.compile(r"(?:\b(?:Mr|Mrs|Ms|Mx|Dr|Prof|Rev)\.\s)?" + NAME.pattern)
 TITLES = {"president", "chancellor", "minister", "prime", "secretary", "senator", "king", "queen", "official",
           "leader", "dictator"}
 QUOTE = re.compile(r"[“”\"]")

@@ -36,7 +36,7 @@ from assistant import answer as answerer
 from assistant import corpus, evaluate
 from assistant.engine import Assistant
 from assistant.values import VALUE_KINDS
-from eval.train_reader import heldout
+from eval.train_reader import heldout_records
 
 ROOT = Path(__file__).resolve().parent.parent
 # the dev sets the answer weights are fitted on; the reader is trained on others (eval/train_reader.py:
@@ -87,7 +87,7 @@ def collect(sets: list[str], limit: int | None) -> list[Example]:
         a = evaluate.set_assistant(qs, base)
         a.build()
         if name.endswith(HELD):  # never a test record: the training sets have none
-            records = [r for r in evaluate.load_set(qs) if heldout({"set": source, "id": r["id"]})]
+            records = heldout_records(qs)
         else:
             records = [r for r in evaluate.load_set(qs) if r["split"] == "dev"]
         if name == "fanoutqa":

@@ -48,6 +48,7 @@ from assistant import Assistant, Settings, evaluate, search
 from assistant.embed import bulk_encoding
 from assistant.question import analyse
 from assistant.search import Weights
+from eval.train_reader import heldout_records
 
 K = 5
 
@@ -92,13 +93,9 @@ def records_of(leads: Path) -> list[tuple[str, str, Path, str, list[dict]]]:
                         evaluate.load_questions(path)))
     # the reader's held-out training records (eval/train_reader.heldout): 136 documents of many genres in
     # one folder, the many-document case the other sets lack (since 2026-12-03)
-    from eval.train_reader import heldout
-
-    genres_train = sorted((ROOT / "eval/train/genres").glob("questions_*.jsonl"))
-    if genres_train:
-        held = [r for path in genres_train for r in evaluate.load_questions(path)
-                if heldout({"set": "genres-train", "id": r["id"]})]
-        out.append(("genres-train:held", "dev", ROOT / "eval/train/genres/docs", "genres-train", held))
+    train = {qs.name: qs for qs in evaluate.load_registry(ROOT / "eval/sets.json")}.get("genres-train")
+    if train is not None and not evaluate.unavailable(train):
+        out.append(("genres-train:held", "dev", train.folder(), "genres-train", heldout_records(train)))
     pairs = evaluate.load_questions(ROOT / "eval/fanoutqa/pairs.jsonl")
     for split in ("dev", "test"):
         chosen = [r for r in pairs if r.get("split", evaluate.split_of(r["question"])) == split]

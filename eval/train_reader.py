@@ -49,6 +49,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from assistant import evaluate
 from assistant.embed import packaged_model_path
 from assistant.reader import file_sha256
 
@@ -64,6 +65,12 @@ NO_ANSWER = torch.zeros(1)  # the score of "no answer": fixed, so the head's bia
 def heldout(rec: dict) -> bool:
     digest = hashlib.sha256(f"{rec['set']}/{rec['id']}".encode()).digest()
     return int.from_bytes(digest[:4], "big") % 100 < HELDOUT_PERCENT
+
+
+def heldout_records(qs: evaluate.QuestionSet) -> list[dict]:
+    """The records of the training set `qs` that the reader holds out (never trains on): answer-fitting
+    (eval/fit_answer.py) and retrieval-fitting (eval/fit_retrieval.py) data."""
+    return [r for r in evaluate.load_set(qs) if heldout({"set": qs.name, "id": r["id"]})]
 
 
 def load_records(path: Path) -> list[dict]:

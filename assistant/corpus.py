@@ -487,11 +487,36 @@ def split(
     passages: list[Passage] = []
     for heading, section in sections:
         for first, last in _chunk(text, section, count_tokens, min_words, max_words, overlap, max_tokens):
+            first = _line_whole(text, section, first, last, count_tokens, max_tokens)
             start, end = section[first].start, section[last].end
+            while passages and passages[-1].start >= start:
+                passages.pop()  # wholly inside this one now
             body = text[start:end]
             passages.append(Passage(passage_id(document.doc, start, end, body), document.doc, start, end, body,
                                     heading))
     return passages
+
+
+def _line_whole(text: str, section: list[Span], first: int, last: int, count_tokens: TokenCounter,
+                max_tokens: int) -> int:
+    """The first sentence of a passage that splits into the document's own sentences.
+
+    A passage's sentences are found again from its text alone (index.sentence_offsets). A passage that
+    opens in the middle of a line may lose what made a line break a soft wrap: "... modes. In Laundry
+    mode the fan runs at high\nspeed and ..." would split at "high". Such a passage starts instead at
+    the first sentence of that line, when the window has room."""
+    def alike(first: int) -> bool:
+        start = section[first].start
+        again = sentences(text[start : section[last].end])
+        return [(start + s.start, start + s.end) for s in again] == [
+            (s.start, s.end) for s in section[first : last + 1]]
+
+    at = first
+    while not alike(at) and at > 0 and "\n" not in text[section[at - 1].end : section[at].start]:
+        if count_tokens(text[section[at - 1].start : section[last].end]) > max_tokens:
+            return first
+        at -= 1
+    return at if alike(at) else first
 
 
 def _chunk(

@@ -24,8 +24,9 @@ log = logging.getLogger(__name__)
 # 2: a markdown table row is one sentence; 3: a table row, a list item or a label with its value is never a
 # heading, and a heading is its whole line; 4: an HTML table's rows read as markdown rows (corpus.html_text);
 # 8: a numbered line in capitals is a heading ("3. PURCHASE OF A NEW BOAT"); 9: a fenced block of code is one
-# sentence; 10: "ext.", "tel.", "vol.", "pp.", "nos.", "ca." end no sentence ("ext. 6100")
-SPLITTER_VERSION = 10
+# sentence; 10: "ext.", "tel.", "vol.", "pp.", "nos.", "ca." end no sentence ("ext. 6100"); 11: a passage splits
+# again into the document's own sentences (corpus._line_whole)
+SPLITTER_VERSION = 11
 TITLE_VERSION = 1  # how a passage's title is chosen and joined to its text (titles_of, embedded_text)
 SENTENCE_VERSION = 1  # how sentence vectors are made (embed.pool_spans)
 EMBED_CHUNK = 256  # texts per encode call: the granularity of progress reports

@@ -609,3 +609,20 @@ def test_a_fenced_block_of_code_is_one_sentence():
     assert got[:3] == ["2. **Install the server.**", "```\n   sudo apt update\n   sudo apt install ledgerd\n   ```",
                        "The package creates a user."]
     assert got[-2:] == ["unclosed fence.", "Still prose."]  # no closing fence: lines as usual
+
+
+def test_a_passage_splits_again_into_the_documents_own_sentences():
+    # a PDF's hard-wrapped line: in the document, "... high\nspeed ..." is a soft wrap inside one sentence
+    # (the line is long); a passage that opened at "In Laundry" would see a short first line and split there
+    wrapped = ("- MODE: chooses between Normal, Laundry and Sleep modes. In Laundry mode the fan runs at high\n"
+               "speed and the appliance ignores the humidity setting for up to 6 hours, to dry clothes quickly.")
+    filler = " ".join(f"The panel has button number {i} for a setting of its own." for i in range(12))
+    document = doc_of("manual.pdf", f"Control panel\n{filler}\n{wrapped}\n{filler}")
+    whole = [(s.start, s.end) for s in corpus.sentences(document.text)]
+    assert any("high\nspeed" in document.text[a:b] for a, b in whole)
+    for max_words in (20, 30, 40, 60):
+        passages = corpus.split(document, HASHING.count_tokens, min_words=10, max_words=max_words)
+        assert_rebuilds(document, passages)
+        for p in passages:
+            again = [(p.start + s.start, p.start + s.end) for s in corpus.sentences(p.text)]
+            assert again == [span for span in whole if p.start <= span[0] and span[1] <= p.end], p.text

@@ -53,6 +53,13 @@ def normalise(text: str) -> str:
     return " ".join(re.findall(r"\w+", text.casefold()))
 
 
+def facts_in(text: str, facts: list[str]) -> bool:
+    """Every expected fact occurs in the answer text, case and line breaks aside (a PDF's "high\nspeed"
+    holds "high speed")."""
+    flat = " ".join(text.lower().split())
+    return bool(facts) and all(" ".join(f.lower().split()) in flat for f in facts)
+
+
 def answer_in(text: str, gold: object) -> bool:
     """The gold answer occurs in the text as whole words, normalised. A number may also be written with
     thousands separators (680000 or 680,000; 8611.0 counts as 8611); a list needs every item; yes/no
@@ -370,7 +377,7 @@ def _check_answer(assistant: Assistant, qid: str, kind: str, question: str, hist
             facts_ok = answer_in(_MARKER.sub("", answer.text), expected["answer"])
             evidence_cited = any(c.doc == expected["doc"] for c in answer.citations)
         else:
-            facts_ok = all(f.lower() in answer.text.lower() for f in expected["facts"])
+            facts_ok = facts_in(answer.text, expected["facts"])
             ev = locate(expected["evidence"], seeds, docs)
             evidence_cited = any(covers(c, ev, share=0.3) for c in answer.citations)
     return AnswerResult(qid, question, kind, answer.answered, facts_ok, evidence_cited, exact, answer.text,

@@ -69,8 +69,7 @@ class Example:
         """The answer text holds every expected fact (or the gold answer)."""
         if "gold" in self.expected:
             return evaluate.answer_in(text, self.expected["gold"])
-        facts = self.expected.get("facts")
-        return bool(facts) and all(f.lower() in text.lower() for f in facts)
+        return evaluate.facts_in(text, self.expected.get("facts") or [])
 
 
 def collect(sets: list[str], limit: int | None) -> list[Example]:

@@ -87,6 +87,15 @@ def test_answer_in(text, gold, found):
     assert ev.answer_in(text, gold) is found
 
 
+@pytest.mark.parametrize("text, facts, found", [
+    ("In Laundry mode the fan runs at high\nspeed [1]", ["high speed", "laundry MODE"], True),  # a PDF's wrap
+    ("Vote: 4 in favour, 6 against. [1]", ["6 against", "DEFEATED"], False),  # every fact, not one
+    ("anything", [], False),
+])
+def test_facts_in(text, facts, found):
+    assert ev.facts_in(text, facts) is found
+
+
 def test_lead_files_are_written_once(tmp_path):
     folder = tmp_path / "leads"
     assert fetch.write_leads(SUMMARIES, folder) == 4

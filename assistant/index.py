@@ -52,6 +52,11 @@ def fingerprint(settings: Settings, embedder: Embedder) -> tuple[str, dict]:
     return digest, parts
 
 
+# The settings a text's vectors depend on. A generation made with other split settings (a new splitter
+# version, other passage sizes) still holds the right vectors for every text whose sentences are the same.
+VECTOR_SETTINGS = ("embedder", "dim", "max_tokens", "sentences")
+
+
 def text_key(text: str) -> str:
     """Vectors depend on the text alone, so the cache is keyed by it (a renamed file embeds nothing)."""
     return hashlib.sha1(text.encode("utf-8")).hexdigest()
@@ -131,6 +136,18 @@ def load_previous(settings: Settings, digest: str, where: store.FolderStore | No
         return None, str(exc)
 
 
+def vector_donor(where: store.FolderStore, parts: dict) -> store.Snapshot | None:
+    """The current generation when only the split settings changed: its vectors serve again, for the
+    texts it embedded with the same sentences (_vectors checks those), instead of embedding everything."""
+    try:
+        manifest = where.read_manifest()
+        if manifest is None or any(manifest.get("settings", {}).get(k) != parts[k] for k in VECTOR_SETTINGS):
+            return None
+        return where.load(manifest)
+    except DamagedIndexError:
+        return None
+
+
 def build(
     settings: Settings,
     embedder: Embedder,
@@ -192,12 +209,14 @@ def build(
                                  seconds=time.perf_counter() - started, generation=previous.generation)
             return report, previous
 
+        donor = None
         if previous is None:
-            log.info("full rebuild: %s", reason)
+            donor = vector_donor(where, parts)
+            log.info("full rebuild: %s%s", reason, "; vectors of unchanged texts kept" if donor else "")
         passages = _passages(documents, previous, set(unchanged), settings, embedder)
-        titles = passage_titles(passages, embedder, min(settings.max_tokens, embedder.max_tokens), previous)
-        vectors, sentences, embedded = _vectors(passages, titles, previous, embedder, progress,
-                                              settings.ray, settings.threads)
+        titles = passage_titles(passages, embedder, min(settings.max_tokens, embedder.max_tokens), previous or donor)
+        vectors, sentences, embedded = _vectors(passages, titles, previous or donor, embedder, progress,
+                                              settings.ray, settings.threads, same_split=donor is None)
         texts = [embedded_text(t, p.text) for p, t in zip(passages, titles)]
         snapshot = where.save(passages, vectors, texts, manifest_fields, before_commit, sentences, titles)
         where.remove_stale(keep=snapshot.generation)
@@ -249,16 +268,20 @@ def _vectors(
     progress: Progress | None,
     ray: str = "",
     threads: int = 2,
+    same_split: bool = True,
 ) -> tuple[np.ndarray, store.Sentences, int]:
     """Passage and sentence vectors for all passages: cached ones by embedded text (title + text), the
     rest embedded once each (duplicates too), with their sentences pooled from the same pass; on a Ray
-    cluster when `ray` names one ("local" for a Ray started here)."""
+    cluster when `ray` names one ("local" for a Ray started here). `same_split` False: `previous` was
+    split by other rules, so a text it embedded is reused only where its sentences are still the same."""
     cache: dict[str, int] = {}
     if previous is not None:
         for row, (p, title) in enumerate(zip(previous.passages, previous.titles)):
             cache.setdefault(text_key(embedded_text(title, p.text)), row)
     texts = [embedded_text(t, p.text) for p, t in zip(passages, titles)]
     keys = [text_key(t) for t in texts]
+    if not same_split and cache:
+        cache = _same_sentences(cache, keys, passages, previous)
     todo: dict[str, int] = {}  # key -> the first row with that text
     for row, key in enumerate(keys):
         if key not in cache and key not in todo:
@@ -319,6 +342,18 @@ def _vectors(
         rows,
     )
     return out, sentences, total
+
+
+def _same_sentences(cache: dict[str, int], keys: list[str], passages: list[Passage],
+                    previous: store.Snapshot) -> dict[str, int]:
+    """The cache without the texts whose stored sentences differ from their sentences now."""
+    wanted = {key: passages[row] for row, key in enumerate(keys) if key in cache}
+    rows = [cache[key] for key in wanted]
+    stored = previous.sentence_vectors(rows) if rows else None
+    if stored is None:
+        return {}
+    return {key: row for (key, p), row, spans in zip(wanted.items(), rows, stored[0])
+            if [tuple(pair) for pair in np.asarray(spans).tolist()] == sentence_offsets(p)}
 
 
 def _doc_record(d: Document) -> dict:

@@ -213,11 +213,49 @@ def test_a_different_fingerprint_forces_a_full_rebuild(cfg):
 
     report, snap = indexer.build(narrower, embedder)
     assert report.full_rebuild
-    unique = embedded_all(narrower, embedder)
-    assert sorted(embedder.seen) == sorted(unique)
+    # the same model reads the same text the same way: only the texts the old passages lacked are embedded
+    unique = embedded_all(narrower, embedder) - {indexer.embedded_text(t, p.text) for p, t in zip(old.passages, old.titles)}
+    assert unique and sorted(embedder.seen) == sorted(unique)
     assert report.passages_embedded == len(unique)
     assert len(snap.passages) > len(old.passages)  # smaller passages, more of them
     assert_consistent(narrower)
+
+
+def test_a_new_splitter_version_that_splits_the_same_embeds_nothing(cfg, monkeypatch):
+    _, old = indexer.build(cfg, HashingEmbedder())
+    monkeypatch.setattr(indexer, "SPLITTER_VERSION", indexer.SPLITTER_VERSION + 1)
+    embedder = RecordingEmbedder()
+    report, snap = indexer.build(cfg, embedder)
+    assert report.full_rebuild and report.passages_embedded == 0 and embedder.seen == []
+    assert snap.generation != old.generation
+    assert (snap.vectors == old.vectors).all()
+    assert (snap.sentences.vectors == old.sentences.vectors).all()
+    assert_consistent(cfg)
+
+
+def test_a_splitter_change_keeps_only_the_vectors_that_still_hold(cfg, tmp_path, monkeypatch):
+    """After a change of sentence rules the index equals a fresh build: a passage whose text is the same
+    but whose sentences are not gets its sentence vectors anew."""
+    indexer.build(cfg, HashingEmbedder())
+    real = corpus.sentences
+
+    def finer(text, start=0, end=None):  # a new rule: " and " also ends a sentence
+        out = []
+        for span in real(text, start, end):
+            cut = text.find(" and ", span.start, span.end)
+            out += [corpus.Span(span.start, cut), corpus.Span(cut + 1, span.end)] if cut > 0 else [span]
+        return out
+
+    monkeypatch.setattr(corpus, "sentences", finer)
+    monkeypatch.setattr(indexer, "SPLITTER_VERSION", indexer.SPLITTER_VERSION + 1)
+    report, upgraded = indexer.build(cfg, HashingEmbedder())
+    assert report.full_rebuild and 0 < report.passages_embedded
+    _, fresh = indexer.build(cfg.with_(index=tmp_path / "fresh"), HashingEmbedder())
+    assert [p.id for p in upgraded.passages] == [p.id for p in fresh.passages]
+    assert (upgraded.vectors == fresh.vectors).all()
+    assert (upgraded.sentences.spans == fresh.sentences.spans).all()
+    assert (upgraded.sentences.vectors == fresh.sentences.vectors).all()
+    assert_consistent(cfg)
 
 
 def test_another_embedder_forces_a_full_rebuild(cfg):

@@ -349,10 +349,10 @@ def _same_sentences(cache: dict[str, int], keys: list[str], passages: list[Passa
     """The cache without the texts whose stored sentences differ from their sentences now."""
     wanted = {key: passages[row] for row, key in enumerate(keys) if key in cache}
     rows = [cache[key] for key in wanted]
-    stored = previous.sentence_vectors(rows) if rows else None
+    stored = previous.sentence_spans(rows) if rows else None
     if stored is None:
         return {}
-    return {key: row for (key, p), row, spans in zip(wanted.items(), rows, stored[0])
+    return {key: row for (key, p), row, spans in zip(wanted.items(), rows, stored)
             if [tuple(pair) for pair in np.asarray(spans).tolist()] == sentence_offsets(p)}
 
 

@@ -133,15 +133,24 @@ class MilvusSnapshot:
             out[i] = got[row]["vector"]
         return out
 
+    def sentence_spans(self, rows: list[int]) -> list[np.ndarray]:
+        return self._sentences(rows, with_vectors=False)[0]
+
     def sentence_vectors(self, rows: list[int]) -> tuple[list[np.ndarray], np.ndarray]:
+        return self._sentences(rows, with_vectors=True)
+
+    def _sentences(self, rows: list[int], with_vectors: bool) -> tuple[list[np.ndarray], np.ndarray]:
         counts = [int(self.sentence_rows[row + 1] - self.sentence_rows[row]) for row in rows]
         sids = [row * MAX_SENTENCES + j for row, c in zip(rows, counts) for j in range(c)]
-        got = self._fetch(self.sentence_collection, "sid", list(dict.fromkeys(sids)), ["start", "end", "vector"])
-        vectors = np.zeros((len(sids), self.dim), np.float32)
+        fields = ["start", "end", "vector"] if with_vectors else ["start", "end"]
+        got = self._fetch(self.sentence_collection, "sid", list(dict.fromkeys(sids)), fields)
+        vectors = np.zeros((len(sids) if with_vectors else 0, self.dim), np.float32)
         spans = np.zeros((len(sids), 2), np.int32)
         for i, sid in enumerate(sids):
             r = got[sid]
-            vectors[i], spans[i] = r["vector"], (r["start"], r["end"])
+            spans[i] = (r["start"], r["end"])
+            if with_vectors:
+                vectors[i] = r["vector"]
         bounds = np.cumsum([0, *counts])
         return [spans[a:b] for a, b in itertools.pairwise(bounds)], vectors
 

@@ -123,9 +123,16 @@ class Snapshot:
         """The stored vectors of these passages, float32, one row each."""
         return self.vectors[rows] if len(rows) else np.zeros((0, self.vectors.shape[1]), np.float32)
 
+    def sentence_spans(self, rows: list[int]) -> list[np.ndarray] | None:
+        """For these passages: each one's sentence spans (int32 (start, end) relative to the passage);
+        None when none are stored."""
+        if self.sentences is None:
+            return None
+        return [np.asarray(self.sentences.spans[self.sentences.of(row)]) for row in rows]
+
     def sentence_vectors(self, rows: list[int]) -> tuple[list[np.ndarray], np.ndarray] | None:
-        """For these passages: each one's sentence spans (int32 (start, end) relative to the passage) and
-        all their sentence vectors in that order (float16 as stored); None when none are stored."""
+        """For these passages: each one's sentence spans (as sentence_spans) and all their sentence
+        vectors in that order (float16 as stored); None when none are stored."""
         if self.sentences is None:
             return None
         parts = [self.sentences.of(row) for row in rows]

@@ -55,6 +55,7 @@ def assert_consistent(cfg: Settings, embedder=None):
     assert vectors.shape == (len(snap.passages), (embedder or HashingEmbedder()).dim)
     spans, sentence_vectors = snap.sentence_vectors(rows)
     assert len(sentence_vectors) == sum(len(s) for s in spans) > len(snap.passages)
+    assert [s.tolist() for s in snap.sentence_spans(rows)] == [s.tolist() for s in spans]
     for p, row_spans in zip(snap.passages, spans):
         assert row_spans[:, 0].min() >= 0 and row_spans[:, 1].max() <= len(p.text)
     assert collections(cfg) == {snap.generation, f"{snap.generation}_s", f"{cfg.milvus_collection}_meta"}
@@ -163,6 +164,20 @@ def test_another_model_or_splitter_rebuilds_everything(cfg):
     assert report.full_rebuild and report.passages_embedded == report.passages_total
     assert snap.passage_vectors([0]).shape == (1, 128)
     assert_consistent(cfg.with_(max_words=60, min_words=30), HashingEmbedder(dim=128))
+
+
+def test_a_new_splitter_version_that_splits_the_same_embeds_nothing(cfg, monkeypatch):
+    _, old = indexer.build(cfg, HashingEmbedder())
+    rows = list(range(len(old.passages)))
+    vectors, (spans, sentence_vectors) = old.passage_vectors(rows), old.sentence_vectors(rows)
+    monkeypatch.setattr(indexer, "SPLITTER_VERSION", indexer.SPLITTER_VERSION + 1)
+    report, snap = indexer.build(cfg, HashingEmbedder())
+    assert report.full_rebuild and report.passages_embedded == 0 and snap.generation != old.generation
+    assert (snap.passage_vectors(rows) == vectors).all()
+    new_spans, new_sentence_vectors = snap.sentence_vectors(rows)
+    assert [s.tolist() for s in new_spans] == [s.tolist() for s in spans]
+    assert (new_sentence_vectors == sentence_vectors).all()
+    assert_consistent(cfg)
 
 
 KILLED_BUILD = textwrap.dedent(

@@ -536,6 +536,17 @@ def test_a_damaged_index_is_reported_and_rebuilt_transparently(cfg, damage, mess
     assert_consistent(cfg)
 
 
+@pytest.mark.parametrize("damage", [damage_garbage_manifest, damage_tampered_passages, damage_deleted_faiss,
+                                    damage_escaping_generation, damage_missing_key, damage_document_record])
+def test_a_damaged_index_lends_no_vectors_to_a_splitter_upgrade(cfg, damage, monkeypatch):
+    indexer.build(cfg, HashingEmbedder())
+    damage(cfg.index)
+    monkeypatch.setattr(indexer, "SPLITTER_VERSION", indexer.SPLITTER_VERSION + 1)
+    report, snap = indexer.build(cfg, HashingEmbedder())
+    assert report.full_rebuild and report.passages_embedded == len({p.text for p in snap.passages})
+    assert_consistent(cfg)
+
+
 def test_no_index_yet_loads_as_none(cfg):
     assert store.read_manifest(cfg.index) is None
     assert store.load(cfg.index) is None

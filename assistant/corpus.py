@@ -505,18 +505,18 @@ def _line_whole(text: str, section: list[Span], first: int, last: int, count_tok
     opens in the middle of a line may lose what made a line break a soft wrap: "... modes. In Laundry
     mode the fan runs at high\nspeed and ..." would split at "high". Such a passage starts instead at
     the first sentence of that line, when the window has room."""
-    def alike(first: int) -> bool:
-        start = section[first].start
+    def alike(i: int) -> bool:
+        start = section[i].start
         again = sentences(text[start : section[last].end])
-        return [(start + s.start, start + s.end) for s in again] == [
-            (s.start, s.end) for s in section[first : last + 1]]
+        return [(start + s.start, start + s.end) for s in again] == [(s.start, s.end) for s in section[i : last + 1]]
 
     at = first
-    while not alike(at) and at > 0 and "\n" not in text[section[at - 1].end : section[at].start]:
-        if count_tokens(text[section[at - 1].start : section[last].end]) > max_tokens:
-            return first
+    while not alike(at):
+        if (at == 0 or "\n" in text[section[at - 1].end : section[at].start]
+                or count_tokens(text[section[at - 1].start : section[last].end]) > max_tokens):
+            return first  # no earlier sentence on the line, or no room for it
         at -= 1
-    return at if alike(at) else first
+    return at
 
 
 def _chunk(

@@ -120,29 +120,30 @@ def split_document(document: Document, settings: Settings, embedder: Embedder) -
     )
 
 
-def load_previous(settings: Settings, digest: str, where: store.FolderStore | None = None
-                  ) -> tuple[store.Snapshot | None, str]:
-    """The previous generation if it is usable for an incremental build, and why not otherwise."""
+def load_previous(settings: Settings, digest: str, where: store.FolderStore | None = None, parts: dict | None = None
+                  ) -> tuple[store.Snapshot | None, str, store.Snapshot | None]:
+    """The previous generation if it is usable for an incremental build, why not otherwise, and, when it
+    was made with other split settings but the same vector settings as `parts`, that generation as a
+    vector donor (vector_donor)."""
     where = where or store.open_store(settings)
     try:
         manifest = where.read_manifest()
         if manifest is None:
-            return None, "no index yet"
+            return None, "no index yet", None
         if manifest.get("fingerprint") != digest:
-            return None, "model or split settings changed"
-        return where.load(manifest), ""
+            return None, "model or split settings changed", vector_donor(where, manifest, parts or {})
+        return where.load(manifest), "", None
     except DamagedIndexError as exc:
         log.warning("%s", exc)
-        return None, str(exc)
+        return None, str(exc), None
 
 
-def vector_donor(where: store.FolderStore, parts: dict) -> store.Snapshot | None:
-    """The current generation when only the split settings changed: its vectors serve again, for the
-    texts it embedded with the same sentences (_vectors checks those), instead of embedding everything."""
+def vector_donor(where: store.FolderStore, manifest: dict, parts: dict) -> store.Snapshot | None:
+    """The generation of `manifest` when only the split settings changed: its vectors serve again, for
+    the texts it embedded with the same sentences (_vectors checks those), instead of embedding everything."""
+    if any(manifest.get("settings", {}).get(k) != parts.get(k) for k in VECTOR_SETTINGS):
+        return None
     try:
-        manifest = where.read_manifest()
-        if manifest is None or any(manifest.get("settings", {}).get(k) != parts[k] for k in VECTOR_SETTINGS):
-            return None
         return where.load(manifest)
     except DamagedIndexError:
         return None
@@ -165,7 +166,7 @@ def build(
         if not documents:
             raise NoDocumentsError(_no_documents_message(settings.seeds, skipped))
         digest, parts = fingerprint(settings, embedder)
-        previous, reason = load_previous(settings, digest, where)
+        previous, reason, donor = load_previous(settings, digest, where, parts)
         old_docs = previous.documents if previous else {}
         new_docs = {d.doc: d for d in documents}
 
@@ -209,9 +210,7 @@ def build(
                                  seconds=time.perf_counter() - started, generation=previous.generation)
             return report, previous
 
-        donor = None
         if previous is None:
-            donor = vector_donor(where, parts)
             log.info("full rebuild: %s%s", reason, "; vectors of unchanged texts kept" if donor else "")
         passages = _passages(documents, previous, set(unchanged), settings, embedder)
         titles = passage_titles(passages, embedder, min(settings.max_tokens, embedder.max_tokens), previous or donor)

@@ -91,6 +91,9 @@ class QuestionSet:
     notes: str = ""
     default: bool = True  # evaluated by a bare `assistant eval`
     root: Path = Path(".")
+    # each question file was written over its own few documents of the shared folder: ask its questions
+    # over those documents only (`per_file`), as a user with that folder would
+    asked_per_file: bool = False
 
     def files(self) -> tuple[list[Path], list[str]]:
         """The question files that exist, and the patterns that matched none."""
@@ -124,7 +127,8 @@ def load_registry(path: Path = REGISTRY) -> list[QuestionSet]:
         questions = entry["questions"]
         qs = QuestionSet(entry["name"], tuple([questions] if isinstance(questions, str) else questions),
                          entry["documents"], entry["split"], entry["written_by"], entry["used_for_choosing"],
-                         entry.get("notes", ""), entry.get("default", True), root)
+                         entry.get("notes", ""), entry.get("default", True), root,
+                         bool(entry.get("asked_per_file", False)))
         if qs.split not in (*SPLITS, "dev+test"):
             raise AssistantError(f"{path}: set {qs.name} has split {qs.split!r}; use dev, test or dev+test.")
         sets.append(qs)
@@ -165,6 +169,38 @@ def set_assistant(qs: QuestionSet, base: Assistant) -> Assistant:
 
     index = qs.root / CACHE / "index" / re.sub(r"[^A-Za-z0-9._-]+", "_", qs.documents)
     return Assistant(settings=base.settings, seeds=folder, index=index, embedder=base.embedder)
+
+
+def per_file(qs: QuestionSet, base: Assistant, records: list[dict]) -> list[tuple[Assistant, list[dict]]]:
+    """(assistant, records) to ask: one group on the set's documents, or for a set `asked_per_file`
+    (genres-train: eleven files of questions, each written over its own 12-14 of the 136 documents) one
+    group per question file, on a folder holding only the documents its records name (copied into
+    .eval-cache/groups/, indexed in .eval-cache/index/). Pooled, a question such as "Where do I keep my
+    bike?" has a dozen documents' answers; the test sets are 12 documents each."""
+    if not qs.asked_per_file:
+        return [(set_assistant(qs, base), records)]
+    from .engine import Assistant
+
+    groups, source = [], qs.folder()
+    for path in qs.files()[0]:
+        own = load_questions(path)
+        ids = {q["id"] for q in own}
+        mine = [r for r in records if r["id"] in ids]
+        if not mine:
+            continue
+        docs = sorted({d for q in own for d in [q.get("doc"), *(t.get("doc") for t in q.get("turns", []))] if d})
+        name = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{qs.name}_{path.stem}")
+        folder = qs.root / CACHE / "groups" / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for doc in docs:
+            data = (source / doc).read_bytes()
+            if not (folder / doc).is_file() or (folder / doc).read_bytes() != data:
+                (folder / doc).write_bytes(data)
+        for stale in {f.name for f in folder.iterdir()} - set(docs):
+            (folder / stale).unlink()
+        groups.append((Assistant(settings=base.settings, seeds=folder, index=qs.root / CACHE / "index" / name,
+                                 embedder=base.embedder), mine))
+    return groups
 
 
 # -- retrieval ---------------------------------------------------------------------------------------------

@@ -278,3 +278,39 @@ def test_eval_of_one_file_works_as_before(repo, capsys):
     assert result["retrieval"]["questions"] == 1
     assert result["answers"]["counts"] == {"answerable": 1, "unanswerable": 1, "dialogues": 0, "dialogues_right": 0}
     assert cli.main(["eval", "eval/mini.jsonl", "--split", "dev"]) == 1
+
+
+def test_a_set_asked_per_file_gets_one_small_folder_per_question_file(tmp_path):
+    """genres-train's eleven files were each written over their own dozen documents of a shared folder:
+    fitting asks each file's questions over those documents only, as the 12-document test sets are."""
+    write_docs(tmp_path / "docs", {"a.md": "Bikes are kept in the shed.\n", "b.md": "Bikes are kept in the hall.\n",
+                                   "c.md": "Bins go out on Monday.\n"})
+    (tmp_path / "eval").mkdir()
+    one = [{"id": "x1", "kind": "answerable", "doc": "a.md", "question": "Where do I keep my bike?"},
+           {"id": "x2", "kind": "dialogue", "turns": [{"question": "When?", "doc": "c.md"}, {"question": "Why?"}]}]
+    two = [{"id": "y1", "kind": "unanswerable", "doc": "b.md", "question": "Where do I keep my bike?"}]
+    for name, records in (("q_one.jsonl", one), ("q_two.jsonl", two)):
+        (tmp_path / "eval" / name).write_text("".join(json.dumps(r) + "\n" for r in records))
+    entry = {"questions": "eval/q_*.jsonl", "documents": "docs", "split": "dev", "written_by": "me",
+             "used_for_choosing": True}
+    (tmp_path / "eval" / "sets.json").write_text(json.dumps({"sets": [
+        {"name": "grouped", **entry, "asked_per_file": True}, {"name": "pooled", **entry}]}))
+    grouped, pooled = ev.load_registry(tmp_path / "eval" / "sets.json")
+    assert grouped.asked_per_file and not pooled.asked_per_file
+    base = Assistant(seeds=tmp_path / "seeds", index=tmp_path / "index", embedder=HashingEmbedder())
+
+    records = ev.load_set(grouped)
+    groups = ev.per_file(grouped, base, records)
+    assert [[r["id"] for r in rs] for _, rs in groups] == [["x1", "x2"], ["y1"]]
+    assert [sorted(p.name for p in a.settings.seeds.iterdir()) for a, _ in groups] == [["a.md", "c.md"], ["b.md"]]
+    assert all(a.settings.seeds.parent == tmp_path / ".eval-cache" / "groups" for a, _ in groups)
+    assert len({a.settings.index for a, _ in groups}) == 2
+    a, _ = groups[0]
+    a.build()
+    assert "b.md" not in {h.doc for h in a.retrieve("Where do I keep my bike?", k=5)}  # not the hall of b.md
+    assert ev.per_file(grouped, base, [r for r in records if r["id"] == "y1"])[0][1] == [records[2]]
+
+    (tmp_path / "docs" / "a.md").write_text("Bikes are kept in the yard.\n")  # a changed document is copied again
+    assert (ev.per_file(grouped, base, records)[0][0].settings.seeds / "a.md").read_text() == "Bikes are kept in the yard.\n"
+    [(same, everything)] = ev.per_file(pooled, base, records)
+    assert same.settings.seeds == tmp_path / "docs" and everything == records

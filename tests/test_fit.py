@@ -39,3 +39,27 @@ def test_the_reader_s_held_out_records_are_a_fixed_share_chosen_by_hash():
     assert 0.12 < len(held) / len(records) < 0.18
     assert held == [r for r in records if heldout(r)]  # the same every time
     assert fit_answer.HELD and "genres-train" + fit_answer.HELD in fit_answer.DEV_SETS
+
+
+def _single(set_name: str, i: int, kind: str, reading: float) -> fit_answer.Example:
+    """One question with two candidates: the first read at `reading`, the second far below it."""
+    features = np.zeros((2, len(answerer.FEATURES)))
+    features[:, answerer.FEATURES.index("reader")] = [reading, reading - 4.0]
+    features[:, answerer.FEATURES.index("bias")] = 1.0
+    right = np.array([kind == "answerable", False])
+    return fit_answer.Example(set_name, f"{set_name}{i}", kind, "what", f"question {i}", features, right,
+                              ["s0", "s1"], ["", ""], {"facts": ["s0"]}, False)
+
+
+def test_a_floor_keeps_a_regression_set_s_right_answers():
+    """Unanswerable questions read nearly as well as the weakest answerable ones: balanced accuracy gives up
+    one answerable question of 30 (within the 5% allowed), unless that set has a floor."""
+    seed = [-1.0, *np.linspace(1.0, 4.0, 29)]  # one answerable question read as poorly as most unanswerable ones
+    examples = ([_single("seed", i, "answerable", reading) for i, reading in enumerate(seed)]
+                + [_single("other", i, "unanswerable", reading) for i, reading in enumerate(np.linspace(-3.0, 0.5, 30))]
+                + [_single("other", 100 + i, "answerable", 2.0 + i / 10) for i in range(30)])
+    w = fit_answer.fit_weights(examples)
+    free = fit_answer.figures(examples, w, fit_answer.fit_thresholds(examples, w))
+    kept = fit_answer.figures(examples, w, fit_answer.fit_thresholds(examples, w, {"seed": 1.0}))
+    assert free["seed"]["accuracy"] < 1.0 and free["other"]["abstained"] > kept["other"]["abstained"]
+    assert kept["seed"]["accuracy"] == 1.0 and kept["seed"]["false_abstentions"] == 0.0

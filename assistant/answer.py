@@ -416,7 +416,10 @@ def candidates(question: Question, hits: list[Hit], cache: VectorCache | None = 
                 doc == hit.doc and 0 <= s.start - end <= AFTER_CHARS for doc, end in answered_ends))
             # a heading never answers by itself, unless it holds the date or number asked for ("When did
             # 4.0.0 come out?": "## 4.0.0 — 3 June 2024"); the answer then leads with that value
-            f["heading"] = float(is_heading(text, s.start == 0) and not _holds_fact(question, value))
+            # a table row under its table's header row is a row of data ("| L2 | Flame lost three times ...
+            # |"), however few figures it holds; only a row without a header above can be one of labels
+            data_row = bool(header) and _cells(text) != header
+            f["heading"] = float(is_heading(text, s.start == 0) and not data_row and not _holds_fact(question, value))
             f["length"] = min(len(text.split()), 60) / 60
             reads = reader_text(hit, labelled_row(text, header), s.start - hit.start)  # under its title, headings
             f["numbers_missing"] = numbers_missing(asked_numbers, reads)

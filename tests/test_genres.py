@@ -39,6 +39,13 @@ DOCS = {
         "- F1: the tilt switch has tripped. Stand the heater upright and press RESET.\n"
         "- F2: the element is overheating. Switch off and let it cool for 30 minutes.\n"
     ),
+    "options.md": (
+        "# Wrenfield configuration\n\n"
+        "| Option | Default | Meaning |\n"
+        "|---|---|---|\n"
+        "| `strict_units` | `false` | If true, raise an error when a column has no unit |\n"
+        "| `listen` | `localhost` | The interface the server binds to |\n"
+    ),
     "huts.md": (
         "# The Aldmoor circuit\n\n"
         "The circuit is a two-day walk of 31 km. Most walkers spend the night at the Fellgate Refuge, "
@@ -90,6 +97,19 @@ def test_the_reader_reads_a_table_row_with_its_cells_under_their_headers(genres)
     [row] = [c for c in found if c.text == "| Price (incl. VAT) | £149 | £219 |"]
     assert row.reads.endswith("Price (incl. VAT); PH-3: £149; PH-3 Max: £219")
     assert "---" not in row.reads  # the table's |---| rule is no heading to read it under
+
+
+def test_a_table_row_without_figures_is_data_not_a_heading(genres):
+    """Only a table's header row is labels; "| `strict_units` | `false` | If true, raise ... |" under it
+    answers (it was taken for a row of labels, having no cell that starts with a figure, and never read)."""
+    question, hits = genres.evidence("What does the strict_units option do?")
+    found = {c.text: c for c in answerer.candidates(question, hits, genres.vectors, reader=genres.reader)}
+    heading = answerer.FEATURES.index("heading")
+    assert found["| Option | Default | Meaning |"].features[heading] == 1.0
+    row = found["| `strict_units` | `false` | If true, raise an error when a column has no unit |"]
+    assert row.features[heading] == 0.0 and "Meaning: If true, raise an error" in row.reads
+    ans = genres.ask("What does the strict_units option do?")
+    assert ans.answered and "raise an error when a column has no unit" in ans.text
 
 
 def test_an_error_code_in_a_manual_is_about_the_product_its_title_names(genres):

@@ -173,7 +173,7 @@ def _eval_sets(a, args: argparse.Namespace) -> int:
             skipped.append({"set": qs.name, "why": why})
             continue
         sub = evaluate.set_assistant(qs, a)
-        if sub is not a:
+        if sub is not a and not qs.asked_per_file:  # per file: each file's documents are built apart
             sub.build(progress=_progress_bar())
         rows += evaluate.evaluate_set(sub, qs, k=args.k, split=args.split, rankers=args.rankers)
     if args.json:

@@ -496,15 +496,28 @@ def check_records(assistant: Assistant, records: list[dict]) -> tuple[list[dict]
 
 def evaluate_set(assistant: Assistant, qs: QuestionSet, k: int = 5, split: str | None = None,
                  rankers: bool = False) -> list[dict]:
-    """Figures of one registered set on `assistant` (see `set_assistant`): one row per split, plus one
-    for both together ("dev+test") when the set holds both."""
-    records, problems = check_records(assistant, load_set(qs))
+    """Figures of one registered set on `assistant` (see `set_assistant`; a set `asked_per_file` is asked
+    file by file on assistants of its own, see `per_file`): one row per split, plus one for both together
+    ("dev+test") when the set holds both."""
+    groups, problems = [], []
+    every = load_set(qs)
+    for a, records in per_file(qs, assistant, every) if qs.asked_per_file else [(assistant, every)]:
+        if a is not assistant:
+            a.build()
+        good, bad = check_records(a, records)
+        groups.append((a, good))
+        problems += bad
     parts: dict[str, tuple[dict[str, Report], list[AnswerResult], int]] = {}
     for name in [s for s in SPLITS if split in (None, s)]:
-        chosen = [r for r in records if r["split"] == name]
+        chosen = [(a, [r for r in records if r["split"] == name]) for a, records in groups]
+        chosen = [(a, records) for a, records in chosen if records]
         if chosen:
-            reports = {r: evaluate_retrieval(assistant, chosen, k, r) for r in RANKERS[: 3 if rankers else 1]}
-            parts[name] = reports, evaluate_answers(assistant, chosen), len(chosen)
+            reports = {}
+            for ranker in RANKERS[: 3 if rankers else 1]:
+                each = [evaluate_retrieval(a, records, k, ranker) for a, records in chosen]
+                reports[ranker] = Report([r for report in each for r in report.retrieval], k, each[0].finds)
+            answers = [result for a, records in chosen for result in evaluate_answers(a, records)]
+            parts[name] = reports, answers, sum(len(records) for _, records in chosen)
     if len(parts) == 2:
         (dev, dev_answers, n_dev), (test, test_answers, n_test) = parts.values()
         both = {r: Report(dev[r].retrieval + test[r].retrieval, k, dev[r].finds) for r in dev}

@@ -286,8 +286,11 @@ def test_a_set_asked_per_file_gets_one_small_folder_per_question_file(tmp_path):
     write_docs(tmp_path / "docs", {"a.md": "Bikes are kept in the shed.\n", "b.md": "Bikes are kept in the hall.\n",
                                    "c.md": "Bins go out on Monday.\n"})
     (tmp_path / "eval").mkdir()
-    one = [{"id": "x1", "kind": "answerable", "doc": "a.md", "question": "Where do I keep my bike?"},
-           {"id": "x2", "kind": "dialogue", "turns": [{"question": "When?", "doc": "c.md"}, {"question": "Why?"}]}]
+    bins = {"doc": "c.md", "evidence": "Bins go out on Monday.", "facts": ["Monday"]}
+    one = [{"id": "x1", "kind": "answerable", "doc": "a.md", "question": "Where do I keep my bike?",
+            "evidence": "Bikes are kept in the shed.", "facts": ["shed"]},
+           {"id": "x2", "kind": "dialogue", "turns": [{"question": "When do the bins go out?", **bins},
+                                                      {"question": "Which day again?", **bins}]}]
     two = [{"id": "y1", "kind": "unanswerable", "doc": "b.md", "question": "Where do I keep my bike?"}]
     for name, records in (("q_one.jsonl", one), ("q_two.jsonl", two)):
         (tmp_path / "eval" / name).write_text("".join(json.dumps(r) + "\n" for r in records))
@@ -309,6 +312,14 @@ def test_a_set_asked_per_file_gets_one_small_folder_per_question_file(tmp_path):
     a.build()
     assert "b.md" not in {h.doc for h in a.retrieve("Where do I keep my bike?", k=5)}  # not the hall of b.md
     assert ev.per_file(grouped, base, [r for r in records if r["id"] == "y1"])[0][1] == [records[2]]
+
+    [row] = ev.evaluate_set(base, grouped)  # `assistant eval --set` asks file by file too
+    assert row["records"] == 3 and row["problems"] == []
+    assert row["answers"]["counts"] == {"answerable": 1, "unanswerable": 1, "dialogues": 1,
+                                        "dialogues_right": row["answers"]["counts"]["dialogues_right"]}
+    together = ev.set_assistant(pooled, base)
+    together.build()
+    assert row["retrieval"]["questions"] == ev.evaluate_set(together, pooled)[0]["retrieval"]["questions"] >= 2
 
     (tmp_path / "docs" / "a.md").write_text("Bikes are kept in the yard.\n")  # a changed document is copied again
     assert (ev.per_file(grouped, base, records)[0][0].settings.seeds / "a.md").read_text() == "Bikes are kept in the yard.\n"

@@ -193,6 +193,8 @@ def per_file(qs: QuestionSet, base: Assistant, records: list[dict]) -> list[tupl
         folder = qs.root / CACHE / "groups" / name
         folder.mkdir(parents=True, exist_ok=True)
         for doc in docs:
+            if not (source / doc).is_file():
+                continue  # its records' evidence is then reported missing (check_records)
             data = (source / doc).read_bytes()
             if not (folder / doc).is_file() or (folder / doc).read_bytes() != data:
                 (folder / doc).write_bytes(data)

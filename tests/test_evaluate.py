@@ -291,7 +291,8 @@ def test_a_set_asked_per_file_gets_one_small_folder_per_question_file(tmp_path):
             "evidence": "Bikes are kept in the shed.", "facts": ["shed"]},
            {"id": "x2", "kind": "dialogue", "turns": [{"question": "When do the bins go out?", **bins},
                                                       {"question": "Which day again?", **bins}]}]
-    two = [{"id": "y1", "kind": "unanswerable", "doc": "b.md", "question": "Where do I keep my bike?"}]
+    two = [{"id": "y1", "kind": "unanswerable", "doc": "b.md", "question": "Where do I keep my bike?"},
+           {"id": "y2", "kind": "answerable", "doc": "gone.md", "question": "Who?", "evidence": "Ann.", "facts": ["Ann"]}]
     for name, records in (("q_one.jsonl", one), ("q_two.jsonl", two)):
         (tmp_path / "eval" / name).write_text("".join(json.dumps(r) + "\n" for r in records))
     entry = {"questions": "eval/q_*.jsonl", "documents": "docs", "split": "dev", "written_by": "me",
@@ -304,7 +305,7 @@ def test_a_set_asked_per_file_gets_one_small_folder_per_question_file(tmp_path):
 
     records = ev.load_set(grouped)
     groups = ev.per_file(grouped, base, records)
-    assert [[r["id"] for r in rs] for _, rs in groups] == [["x1", "x2"], ["y1"]]
+    assert [[r["id"] for r in rs] for _, rs in groups] == [["x1", "x2"], ["y1", "y2"]]  # gone.md: not copied
     assert [sorted(p.name for p in a.settings.seeds.iterdir()) for a, _ in groups] == [["a.md", "c.md"], ["b.md"]]
     assert all(a.settings.seeds.parent == tmp_path / ".eval-cache" / "groups" for a, _ in groups)
     assert len({a.settings.index for a, _ in groups}) == 2
@@ -314,7 +315,7 @@ def test_a_set_asked_per_file_gets_one_small_folder_per_question_file(tmp_path):
     assert ev.per_file(grouped, base, [r for r in records if r["id"] == "y1"])[0][1] == [records[2]]
 
     [row] = ev.evaluate_set(base, grouped)  # `assistant eval --set` asks file by file too
-    assert row["records"] == 3 and row["problems"] == []
+    assert row["records"] == 3 and len(row["problems"]) == 1 and row["problems"][0].startswith("y2: ")
     assert row["answers"]["counts"] == {"answerable": 1, "unanswerable": 1, "dialogues": 1,
                                         "dialogues_right": row["answers"]["counts"]["dialogues_right"]}
     together = ev.set_assistant(pooled, base)

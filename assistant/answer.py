@@ -26,7 +26,7 @@ from .corpus import BOLD_LABEL, NUMBERED_ITEM
 from .index import TITLE_JOIN
 from .lexical import STOPWORDS, Lexicon, Vocabulary, terms, words
 from .question import missing_entities
-from .types import Answer, Hit, Question, Sentence
+from .types import UNSURE, Answer, Hit, Question, Sentence
 from .values import NAME, QUOTE, SPEECH, TITLES, VALUE_KINDS, find, has_unit, is_name
 
 if TYPE_CHECKING:
@@ -74,6 +74,9 @@ class Model:
     value_required: bool = True  # abstain when no sentence near the best holds the asked-for value
     answerability: dict[str, float] = field(default_factory=lambda: dict(HAND_ANSWERABILITY))
     source: str = "hand"
+    # an answer surer than abstain_below but less than this is more likely wrong than right (fitted on dev
+    # data, eval/fit_answer.py): it is given, with UNSURE as its note
+    unsure_below: float = float("-inf")
 
     def answers(self, best: Candidate, runner_up: Candidate | None) -> float:
         """How surely the best candidate answers the question; abstain below `abstain_below`."""
@@ -103,7 +106,8 @@ def model() -> Model:
         fitted = json.loads(WEIGHTS_FILE.read_text(encoding="utf-8"))["answer"]
         return Model({f: float(fitted["weights"].get(f, 0.0)) for f in FEATURES}, float(fitted["abstain_below"]),
                      float(fitted["value_margin"]), float(fitted["extra_margin"]), bool(fitted["value_required"]),
-                     {f: float(x) for f, x in fitted["answerability"].items()}, "fitted")
+                     {f: float(x) for f, x in fitted["answerability"].items()}, "fitted",
+                     float(fitted.get("unsure", {}).get("below", float("-inf"))))
     except (OSError, KeyError, ValueError, TypeError):
         return Model(dict(HAND_WEIGHTS), **HAND_THRESHOLDS)
 
@@ -555,7 +559,8 @@ def compose(question: Question, hits: list[Hit], previous_answer: str = "", cach
             return abstain(query, hits, f"they quote nothing from {question.speaker} on this")
         ranked = theirs + [c for c in ranked if c not in theirs]
     best = ranked[0]
-    if m.answers(best, ranked[1] if len(ranked) > 1 else None) < m.abstain_below:
+    sureness = m.answers(best, ranked[1] if len(ranked) > 1 else None)
+    if sureness < m.abstain_below:
         return abstain(query, hits, "nothing in them answers it closely enough")
     when = _unmatched_time(question.text, best.hit.context_text or best.hit.text)
     if when:
@@ -602,7 +607,8 @@ def compose(question: Question, hits: list[Hit], previous_answer: str = "", cach
         parts.append(f"{lead} [{chosen.index(best) + 1}] —")
     for n, c in enumerate(chosen, start=1):
         parts.append(f"{c.text} [{n}]")
-    return Answer(" ".join(parts), citations, True, query, "extractive")
+    return Answer(" ".join(parts), citations, True, query, "extractive",
+                  note=UNSURE if sureness < m.unsure_below else "")
 
 
 def _takes_up(c: Candidate, after: Candidate) -> bool:

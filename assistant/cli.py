@@ -229,6 +229,8 @@ def format_answer(answer) -> str:
         lines.append(f"(searched for: {answer.query})")
     if answer.answerer != "extractive" or "instead" in answer.note:  # a generator, or its fallback
         lines.append(f"(answered by {answer.answerer}{'; ' + answer.note if answer.note else ''})")
+    elif answer.answered and answer.note:  # an answer the answerer is unsure of (answer.UNSURE)
+        lines.append(f"({answer.note})")
     if answer.citations:
         lines.append("")
         lines.append("Sources:")

@@ -74,6 +74,10 @@ class Hit:
     title: str = ""  # the document title and heading the passage was embedded under (index.titles_of)
 
 
+# the note of an answer given though more likely wrong than right (answer.Model.unsure_below)
+UNSURE = "the documents may not answer this: it is the closest they come, so read the source before relying on it"
+
+
 @dataclass(frozen=True)
 class Answer:
     text: str  # with [n] markers; marker n refers to citations[n-1]

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from .config import SUPPORTED_SUFFIXES
 from .errors import AssistantError, ConfigError
-from .types import Answer, Hit
+from .types import UNSURE, Answer, Hit
 
 if TYPE_CHECKING:  # importing gradio or the engine costs seconds: only when the app is built
     import gradio as gr
@@ -149,7 +149,7 @@ def _answered_by(answer: Answer) -> str:
     """Which answerer wrote this, and why the extractive answer stands in for a generator's, if it does."""
     who = ("sentences quoted from the documents (extractive)" if answer.answerer == "extractive"
            else answer.answerer.removeprefix("generative: ") + ", each sentence checked against its source")
-    note = answer.note if answer.note and answer.note not in answer.text else ""
+    note = answer.note if answer.note and answer.note not in answer.text and answer.note != UNSURE else ""
     return (f'<div class="answerer">Answered by {escape(who)}</div>'
             + (f'<div class="answer-note">{escape(note[:1].upper() + note[1:])}.</div>' if note else ""))
 
@@ -159,6 +159,8 @@ def render_answer(answer: Answer, message_id: str | None = None) -> str:
     mid = message_id or new_message_id()
     if answer.answered and answer.citations:
         body = f'<div class="answer-text">{render_text(answer.text, answer.citations, mid)}</div>'
+        if answer.note == UNSURE:  # given, but more likely wrong than right: said before the answer
+            body = f'<div class="answer-unsure">{escape(UNSURE[:1].upper() + UNSURE[1:])}.</div>{body}'
         sources = "".join(render_source(h, n, mid) for n, h in enumerate(answer.citations, start=1))
         panel = (f'<details class="sources" open><summary>Sources ({len(answer.citations)})</summary>'
                  f"{_answered_by(answer)}{_searched(answer.query)}{sources}</details>")
@@ -342,6 +344,7 @@ details.sources summary { cursor: pointer; font-weight: 600; font-size: 0.9em; }
 .searched { font-size: 0.85em; opacity: 0.8; margin: 4px 0; }
 .answerer, .answer-note { font-size: 0.85em; opacity: 0.8; margin: 4px 0; }
 .answer-note { font-style: italic; }
+.answer-unsure { font-size: 0.9em; font-style: italic; margin: 0 0 4px 0; }
 .source { margin: 6px 0; padding: 6px 8px; border-left: 3px solid #2563eb; border-radius: 4px;
   background: var(--background-fill-secondary); font-size: 0.9em; scroll-margin: 60px; }
 .source.closest { border-left-color: #9ca3af; }

@@ -21,6 +21,8 @@ sentence overlaps the record's evidence (or, for FanOutQA pairs, holds the gold 
    (until 2026-12-02: of the mean over the sets, which let one set go to 6-8%), and that answer the
    regression sets on the seed article (seed, heldout) right at least as often as the replaced weights do,
    replaying the answerer's decisions (`decide`) on the scored candidates.
+3. Unsure: the sureness under which a given answer is more likely wrong than right (`fit_unsure`); such
+   answers come with a note saying the documents may not answer the question (since 2026-12-03).
 The output records the date, the data, and the dev figures reached (hand weights beside fitted ones).
 """
 
@@ -333,6 +335,34 @@ def fit_thresholds(examples: list[Example], w: np.ndarray, floors: dict[str, flo
     return best_t
 
 
+def fit_unsure(examples: list[Example], w: np.ndarray, t: dict) -> dict:
+    """Step 3: among the answers given, how sureness relates to being right: a logistic model of right
+    ~ sureness (each set weighing the same); below the sureness where it gives even odds an answer is
+    more likely wrong than right, and is given with a note that says so (answer.UNSURE). With the
+    figures per set: the share of answers flagged and how often flagged and unflagged answers are right."""
+    vector = np.array([t["answerability"].get(n, 0.0) for n in answerer.ANSWERABILITY])
+    rows = []
+    for e in examples:
+        answered, text = decide(e, w, **t)
+        if answered:
+            sure = float(vector @ facts(e, w, choose(e, w, t["value_margin"], t["value_required"])))
+            rows.append((e.set, sure, float(e.kind == "answerable" and e.facts_in(text))))
+    sets = np.array([r[0] for r in rows])
+    x = np.array([[r[1], 1.0] for r in rows])
+    y = np.array([r[2] for r in rows])
+    sw = np.array([1.0 / (sets == name).sum() for name in sets])
+    slope, bias = logistic(x, y, sw / sw.sum())
+    below = float(-bias / slope) if slope > 0 else float("-inf")
+    out = {}
+    for name in sorted(set(sets)) + ["all"]:
+        mine = [(sure, right) for s, sure, right in rows if name in ("all", s)]
+        flagged = [right for sure, right in mine if sure < below]
+        plain = [right for sure, right in mine if sure >= below]
+        out[name] = {"answered": len(mine), "flagged": _mean([sure < below for sure, _ in mine]),
+                     "right_flagged": _mean(flagged), "right_unflagged": _mean(plain)}
+    return {"below": round(below, 5), "figures": out}
+
+
 def _mean(values: list) -> float:
     return round(sum(float(v) for v in values) / len(values), 4) if values else 0.0
 
@@ -375,6 +405,8 @@ def main(argv: list[str] | None = None) -> None:
     fitted = figures(examples, w, t)
     for name in fitted:
         print(f"{name:12} hand {hand[name]}\n{'':12} fit  {fitted[name]}")
+    unsure = fit_unsure(examples, w, t)
+    print(f"  unsure below {unsure['below']}: {unsure['figures']['all']}", file=sys.stderr)
     if args.dry_run:
         return
     path = answerer.WEIGHTS_FILE
@@ -390,6 +422,7 @@ def main(argv: list[str] | None = None) -> None:
         **{k: v if isinstance(v, bool) else {n: round(x, 5) for n, x in v.items()} if isinstance(v, dict)
            else round(v, 5) for k, v in t.items()},
         "dev_figures": {"hand": hand, "fitted": fitted},
+        "unsure": unsure,
     }
     path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"wrote {path}", file=sys.stderr)

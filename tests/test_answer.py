@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from assistant import answer as answerer
-from assistant import corpus, evaluate, values
+from assistant import cli, corpus, evaluate, values
 from assistant import question as questions
 from assistant.types import Answer, Hit, Sentence
 
@@ -600,3 +600,16 @@ def test_a_what_happens_question_gets_the_next_sentence_of_the_paragraph_where_t
     assert "localhost" in answer.text and "firewall" not in answer.text
     answer = answerer.compose(questions.analyse("Where do I copy my key?"), [hit], fitted=model)
     assert "localhost" not in answer.text  # not a question about what follows
+
+
+def test_an_answer_less_sure_than_the_fitted_even_odds_comes_with_a_note():
+    """Above abstain_below but below unsure_below (eval/fit_answer.py fit_unsure: where a given answer
+    is as likely wrong as right) the answer is given, saying the documents may not answer the question."""
+    question = questions.analyse("When was the Quillon Observatory founded?")
+    hits = [_passage("The Quillon Observatory was founded in 1881 by the astronomer Mara Ellison.")]
+    sure = answerer.compose(question, hits, fitted=replace(answerer.model(), abstain_below=-1e9))
+    unsure = answerer.compose(question, hits, fitted=replace(answerer.model(), abstain_below=-1e9, unsure_below=1e9))
+    assert sure.answered and unsure.answered and sure.text == unsure.text and "1881" in sure.text
+    assert sure.note == "" and unsure.note == answerer.UNSURE
+    assert "(the documents may not answer this" in cli.format_answer(unsure)
+    assert answerer.UNSURE not in cli.format_answer(sure)

@@ -63,3 +63,24 @@ def test_a_floor_keeps_a_regression_set_s_right_answers():
     kept = fit_answer.figures(examples, w, fit_answer.fit_thresholds(examples, w, {"seed": 1.0}))
     assert free["seed"]["accuracy"] < 1.0 and free["other"]["abstained"] > kept["other"]["abstained"]
     assert kept["seed"]["accuracy"] == 1.0 and kept["seed"]["false_abstentions"] == 0.0
+
+
+def test_the_unsure_cut_lies_where_given_answers_turn_more_often_wrong_than_right():
+    """Answers read well are right, answers read poorly are wrong: the cut falls between them, and the
+    answers under it are right less often than those above."""
+    rng = np.random.default_rng(1)
+    examples = []
+    for i, reading in enumerate(np.linspace(-2.0, 4.0, 120)):
+        e = _single("a", i, "answerable", reading)
+        if rng.uniform() > 1 / (1 + np.exp(-2 * (reading - 1.0))):  # read poorly: the right sentence is not chosen
+            e.right[:] = False
+            e.texts[0] = "something else"
+        examples.append(e)
+    w = np.zeros(len(answerer.FEATURES))
+    w[answerer.FEATURES.index("reader")] = 1.0
+    t = {"abstain_below": -1e9, "value_margin": 1e9, "extra_margin": 0.0, "value_required": False,
+         "answerability": {"reader": 1.0}}
+    unsure = fit_answer.fit_unsure(examples, w, t)
+    assert 0.0 < unsure["below"] < 2.0
+    f = unsure["figures"]["a"]
+    assert f["answered"] == 120 and 0.2 < f["flagged"] < 0.8 and f["right_flagged"] < 0.5 < f["right_unflagged"]

@@ -280,3 +280,13 @@ def test_launch_warns_off_loopback_and_puts_a_password_in_front(monkeypatch, cap
     web.launch("0.0.0.0", 8000, password="flag")
     assert calls[-1]["auth"]("anyone", "flag") and not calls[-1]["auth"]("anyone", "from-env")
     assert os.environ["GRADIO_ANALYTICS_ENABLED"] == "False"
+
+
+def test_an_unsure_answer_says_so_before_the_answer():
+    from assistant.types import UNSURE
+
+    answer = Answer(f"{SPAN} [1]", [cited(SPAN)], True, "What did Merz say?", note=UNSURE)
+    out = web.render_answer(answer, "m9")
+    assert out.index('class="answer-unsure"') < out.index('class="answer-text"')
+    assert text_of(out).count("The documents may not answer this") == 1  # not again under "Answered by"
+    assert "answer-unsure" not in web.render_answer(Answer(f"{SPAN} [1]", [cited(SPAN)], True, "q"), "m10")

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from . import corpus
 from .errors import AssistantError
-from .types import Hit
+from .types import UNSURE, Hit
 
 if TYPE_CHECKING:
     from .engine import Assistant
@@ -364,6 +364,7 @@ class AnswerResult:
     seconds: float
     heading_only: bool = False  # answered with nothing but a title or heading line
     type: str = ""  # the record's "type", when it has one
+    unsure: bool = False  # answered with the note that the documents may not answer it (types.UNSURE)
 
     @property
     def right(self) -> bool:
@@ -420,7 +421,7 @@ def _check_answer(assistant: Assistant, qid: str, kind: str, question: str, hist
             evidence_cited = any(covers(c, ev, share=0.3) for c in answer.citations)
     return AnswerResult(qid, question, kind, answer.answered, facts_ok, evidence_cited, exact, answer.text,
                         answer.query, seconds, answer.answered and heading_only(answer.text, list(texts.values())),
-                        type_)
+                        type_, answer.answered and answer.note == UNSURE)
 
 
 def evaluate_answers(assistant: Assistant, records: list[dict]) -> list[AnswerResult]:
@@ -454,6 +455,7 @@ def answer_figures(results: list[AnswerResult]) -> dict:
     dialogue_ok = [all(r.right for r in results if r.kind == "dialogue" and r.id.split(".")[0] == d)
                    for d in dialogue_ids]
     cited = [r for r in results if r.answered and r.kind != "unanswerable"]
+    given = [r for r in results if r.answered]
     types = sorted({r.type for r in results if r.type})
     return {
         "answer_accuracy": round(_mean([r.answered and r.facts_ok for r in answerable]), 4),
@@ -463,6 +465,11 @@ def answer_figures(results: list[AnswerResult]) -> dict:
         "false_abstentions": round(_mean([not r.answered for r in answerable]), 4),
         "dialogues_right": round(_mean(dialogue_ok), 4),
         "heading_only": sum(r.heading_only for r in results),
+        # answers given with the UNSURE note: their share of the answers, and how often they and the
+        # others are right (an unanswerable question answered is wrong)
+        "unsure": {"share": round(_mean([r.unsure for r in given]), 4),
+                   "right": round(_mean([r.right for r in given if r.unsure]), 4),
+                   "right_otherwise": round(_mean([r.right for r in given if not r.unsure]), 4)},
         "ask_p50_ms": round(1000 * statistics.median(r.seconds for r in results), 1) if results else 0.0,
         "counts": {"answerable": len(answerable), "unanswerable": len(unanswerable),
                    "dialogues": len(dialogue_ids), "dialogues_right": sum(dialogue_ok)},

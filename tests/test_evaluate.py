@@ -326,3 +326,13 @@ def test_a_set_asked_per_file_gets_one_small_folder_per_question_file(tmp_path):
     assert (ev.per_file(grouped, base, records)[0][0].settings.seeds / "a.md").read_text() == "Bikes are kept in the yard.\n"
     [(same, everything)] = ev.per_file(pooled, base, records)
     assert same.settings.seeds == tmp_path / "docs" and everything == records
+
+
+def test_answer_figures_count_the_answers_given_as_unsure():
+    def result(kind: str, answered: bool, facts_ok: bool, unsure: bool) -> ev.AnswerResult:
+        return ev.AnswerResult("q", "q?", kind, answered, facts_ok, True, True, "t", "q?", 0.1, unsure=unsure)
+
+    figures = ev.answer_figures([result("answerable", True, True, False), result("answerable", True, False, True),
+                                 result("unanswerable", True, False, True), result("unanswerable", False, False, False),
+                                 result("answerable", True, True, True)])
+    assert figures["unsure"] == {"share": 0.75, "right": round(1 / 3, 4), "right_otherwise": 1.0}

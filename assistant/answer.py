@@ -577,6 +577,13 @@ def compose(question: Question, hits: list[Hit], previous_answer: str = "", cach
         if any(_overlaps(c, o) for o in chosen):
             continue
         chosen.append(c)
+    paragraph: list[Candidate] = []
+    if question.kind == "how" and not _is_step(best):
+        # a how-to told in prose goes on in the best sentence's paragraph ("Download the app ... At any
+        # docking station, scan the QR code ..."): the rest of it comes along, after the close runners-up
+        paragraph = [c for c in _rest_of_paragraph(best, by_start, MAX_SENTENCES - 1)
+                     if not any(_overlaps(c, o) for o in chosen)]
+        chosen += paragraph
     for c in list(chosen):
         # a quotation without attribution comes with the sentence that says who said it; a sentence
         # that goes on about the best one ("This force would ...") comes along when it would answer
@@ -593,7 +600,7 @@ def compose(question: Question, hits: list[Hit], previous_answer: str = "", cach
                     and after is not None and not _CAUSE.search(c.text) and _same_paragraph(c, after)
                     and not is_heading(after.text, False))
         # "... use the snapshot command:" comes with what it introduces, a block of code with its lead-in
-        introduces = c is best and after is not None and c.text.rstrip().endswith(":") and not is_heading(after.text)
+        introduces = (c is best or any(c is p for p in paragraph)) and after is not None and c.text.rstrip().endswith(":") and not is_heading(after.text)
         introduced = (c is best and before is not None and _is_code(c.text)
                       and (before.text.rstrip().endswith(":") or bool(_LIST_ITEM.match(before.text))))
         for extra, wanted in ((before, _continues_quote(c.text) or introduced), (after, goes_on or explains or introduces)):
@@ -648,8 +655,27 @@ def _steps(best: Candidate, by_start: dict[tuple[str, int], Candidate],
             break  # not retrieved, or another list
         earlier.insert(0, replace(before, value=""))
         current, number = before, _item_number(before)
-    # a step's block of code belongs to it
-    return earlier + _run(by_start, best, 1, lambda c: _is_item(c) or _is_code(c.text), MAX_STEPS - 1 - len(earlier))
+    return earlier + _run(by_start, best, 1, _is_step, MAX_STEPS - 1 - len(earlier))
+
+
+def _rest_of_paragraph(best: Candidate, by_start: dict[tuple[str, int], Candidate], room: int) -> list[Candidate]:
+    """The retrieved sentences after `best` in its paragraph, in order (at most `room`); a heading or
+    a list item ends it."""
+    out: list[Candidate] = []
+    current = best
+    while len(out) < room:
+        nxt = _neighbour(by_start, current.hit.doc, current.sentence.end, 1)
+        if (nxt is None or not _same_paragraph(current, nxt) or _is_item(nxt) or is_heading(nxt.text)
+                or nxt.features[FEATURES.index("heading")]):
+            break
+        out.append(replace(nxt, value=""))
+        current = nxt
+    return out
+
+
+def _is_step(c: Candidate) -> bool:
+    """A list item, or a block of code (a step's code belongs to it)."""
+    return _is_item(c) or _is_code(c.text)
 
 
 def _is_item(c: Candidate) -> bool:

@@ -549,6 +549,36 @@ def test_a_block_of_code_comes_with_the_step_that_introduces_it():
     assert "ledgerd init --admin alice" in answer.text and "apt install" not in answer.text
 
 
+def test_a_how_to_told_in_prose_gives_the_rest_of_the_best_sentence_s_paragraph():
+    text = ("**How do I hire a bike?**\n"
+            "Download the app and add a payment card. At a docking station, scan the QR code. Wait for the "
+            "green light before pulling the bike out.\n\n"
+            "**How do I back up the ledger?**\n"
+            "Do not copy the file while the server runs. Instead, use the built-in snapshot command, which "
+            "produces a consistent copy:\n\n"
+            "```\nledgerd snapshot --out /var/backups/\n```\n\n"
+            "Snapshots are kept for 30 days.\n")
+    hit = _passage(text)
+
+    def ask(question: str, best: str):
+        scored = replace(hit, sentences=tuple(replace(s, score=2.0 if text[s.start:s.end].startswith(best) else 0.1)
+                                              for s in hit.sentences))
+        return answerer.compose(questions.analyse(question), [scored],
+                                fitted=replace(answerer.model(), abstain_below=-1e9, extra_margin=0.0))
+
+    said = ask("How do I unlock a bike with the app?", "Download").text
+    assert said.index("Download") < said.index("scan the QR code") < said.index("green light")
+    assert "back up" not in said and "Do not copy" not in said  # the next paragraph is another answer
+    said = ask("How do I back up the ledger while it runs?", "Do not copy").text
+    # the paragraph goes on with what to do, and the line ending in ":" brings the code it introduces
+    assert "use the built-in snapshot command" in said and "ledgerd snapshot --out" in said
+    assert "30 days" not in said
+    said = ask("What should I not copy?", "Do not copy").text  # not a how-to: the sentence alone
+    assert "snapshot" not in said
+    for c in ask("How do I unlock a bike with the app?", "Download").citations:
+        assert text[c.start:c.end] == c.text
+
+
 def test_a_what_question_answered_by_a_list_item_gets_the_whole_list_its_heading_introduces():
     text = "## In the box\n\n- Camera with strap\n- Quick-start guide\n- USB-C cable\n\n## Warranty\n\nTwo years."
     hit = _passage(text)

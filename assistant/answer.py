@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -235,18 +235,18 @@ def _cells(row: str) -> list[str]:
     return [c.strip() for c in row.strip().strip("|").split("|")]
 
 
-def table_headers(hits: list[Hit]) -> dict[str, list[tuple[int, list[str]]]]:
-    """The header rows of the markdown tables in the retrieved text, per document: (offset, cells) of
-    each row that a |---| rule follows, or, when a passage ends right after the row, that opens its table."""
-    found: dict[str, set[tuple[int, tuple[str, ...]]]] = {}
-    for hit in hits:
-        for start, text in ((hit.start, hit.text), (hit.context_start, hit.context_text)):
-            for m in _TABLE_ROW.finditer(text or ""):
-                after, before = text[m.end() + 1 : m.end() + 40], text[: m.start()].rstrip("\n")
-                opens = not after.strip() and not before[before.rfind("\n") + 1 :].lstrip().startswith("|")
-                if _TABLE_RULE.match(after) or opens:
-                    found.setdefault(hit.doc, set()).add((start + m.start(), tuple(_cells(m.group()))))
-    return {doc: sorted((offset, list(cells)) for offset, cells in rows) for doc, rows in found.items()}
+def table_headers(spans: Iterable[tuple[str, int, str]]) -> dict[str, list[tuple[int, list[str]]]]:
+    """The header rows of the markdown tables in these (doc, offset, text) spans, per document: (offset,
+    cells) of each row that a |---| rule follows, or, when a span ends right after the row, that opens
+    its table."""
+    found: dict[str, dict[int, list[str]]] = {}
+    for doc, start, text in spans:
+        for m in _TABLE_ROW.finditer(text or ""):
+            after, before = text[m.end() + 1 : m.end() + 40], text[: m.start()].rstrip("\n")
+            opens = not after.strip() and not before[before.rfind("\n") + 1 :].lstrip().startswith("|")
+            if _TABLE_RULE.match(after) or opens:
+                found.setdefault(doc, {})[start + m.start()] = _cells(m.group())
+    return {doc: sorted(rows.items()) for doc, rows in found.items()}
 
 
 def header_of(row: str, doc: str, start: int, headers: dict[str, list[tuple[int, list[str]]]]) -> list[str]:
@@ -259,13 +259,22 @@ def header_of(row: str, doc: str, start: int, headers: dict[str, list[tuple[int,
 def table_cell(row: str, header: list[str], question: str) -> tuple[str, str]:
     """For a table row under `header`, (header, cell) of the column whose header the question names
     ("How much does the TC-8 Pro cost?" -> "TC-8 Pro" and its cell of the price row); ("", "") when
-    there is none."""
+    there is none. A header is named by its words, or by those of its words that set it apart from
+    the other columns, when they hold a letter ("the 8 Pro" names "RainSprout 8 Pro" beside
+    "RainSprout 4" and "RainSprout Tap"; "4" alone names nothing)."""
     if not header:
         return "", ""
     cells = _cells(row)
-    asked = " ".join(words(question))
-    named = [(len(h), j) for j, h in enumerate(header) if j > 0 and h and words(h)
-             and re.search(rf"\b{re.escape(' '.join(words(h)))}\b", asked)]
+    asked = f" {' '.join(words(question))} "
+    heads = [words(h) for h in header]
+    others = [set(w) for w in heads[1:] if w]
+    shared = set.intersection(*others) if len(others) > 1 else set()
+    named = []
+    for j, head in enumerate(heads):
+        own = [w for w in head if w not in shared]
+        for phrase in {" ".join(head), " ".join(own) if re.search(r"[^\W\d_]", " ".join(own)) else ""}:
+            if j > 0 and phrase and f" {phrase} " in asked and j < len(cells):
+                named.append((len(phrase), j))
     return (header[max(named)[1]], cells[max(named)[1]]) if named else ("", "")
 
 
@@ -332,10 +341,12 @@ def _about_another(question: Question, text: str, value: str) -> bool:
 def candidates(question: Question, hits: list[Hit], cache: VectorCache | None = None,
                people: dict[str, set[tuple[str, str]]] | None = None, previous_answer: str = "",
                weights: dict[str, float] | None = None, reader: Reader | None = None,
-               vocabulary: Mapping[str, Vocabulary] | None = None) -> list[Candidate]:
+               vocabulary: Mapping[str, Vocabulary] | None = None,
+               tables: Mapping[str, list[tuple[int, list[str]]]] | None = None) -> list[Candidate]:
     """Every sentence of the hits with its features and score (how well it answers the question).
     `reader`, when given, reads each sentence together with the question (a cross-encoder);
-    `vocabulary`, the words of each hit's whole document (Assistant.vocabulary)."""
+    `vocabulary`, the words of each hit's whole document (Assistant.vocabulary); `tables`, the header
+    rows of its tables (Assistant.tables)."""
     w = model().weights if weights is None else weights
     texts = [hit.text[s.start - hit.start : s.end - hit.start] for hit in hits for s in hit.sentences]
     predicate_similarity = {}
@@ -353,7 +364,12 @@ def candidates(question: Question, hits: list[Hit], cache: VectorCache | None = 
     # the sentence before each one in its document, when retrieved (it may sit in another hit)
     ending = {(hit.doc, s.end): hit.text[s.start - hit.start : s.end - hit.start] for hit in hits
               for s in hit.sentences}
-    headers = table_headers(hits)
+    # the header rows of the tables in the hits and, given `tables` (Assistant.tables), in their whole
+    # documents: a row retrieved without its table's top is still read under its header
+    headers = table_headers([(h.doc, start, text) for h in hits
+                             for start, text in ((h.start, h.text), (h.context_start, h.context_text))])
+    for doc, rows in (tables or {}).items():
+        headers[doc] = sorted(dict([*rows, *headers.get(doc, [])]).items())
     # where the sentences of the previous answer end: a follow-up ("Did it pass?") is often answered right after
     answered_ends = {key for key, said in ending.items() if previous_answer and said in previous_answer}
     out = []
@@ -380,6 +396,11 @@ def candidates(question: Question, hits: list[Hit], cache: VectorCache | None = 
             if question.kind in VALUE_KINDS:
                 if cell:  # the column the question names: its header says what the row's value is about
                     value = find(question.kind, cell, question.text, question.unit)
+                    # ... and the row's first cell what the value counts ("How many programmes ...?": "| Max.
+                    # programmes | 4 | 12 |"), as a label does ("Beds: 42")
+                    labelled = find(question.kind, f"{' '.join(words(_cells(text)[0]))}: {cell}", question.text,
+                                    question.unit)
+                    value = value or (labelled if labelled and labelled in cell else "")
                 else:
                     value = find(question.kind, text, question.text, question.unit)
                     if value and question.kind == "quantity" and _about_another(question, text, value):
@@ -520,7 +541,8 @@ def _inherit(scored: list[Candidate]) -> list[Candidate]:
 
 def compose(question: Question, hits: list[Hit], previous_answer: str = "", cache: VectorCache | None = None,
             people: dict[str, set[tuple[str, str]]] | None = None, fitted: Model | None = None,
-            reader: Reader | None = None, vocabulary: Mapping[str, Vocabulary] | None = None) -> Answer:
+            reader: Reader | None = None, vocabulary: Mapping[str, Vocabulary] | None = None,
+            tables: Mapping[str, list[tuple[int, list[str]]]] | None = None) -> Answer:
     """The extractive answer: up to three cited sentences (or a how-to's steps), or an abstention.
 
     `question.text` is what the user asked (follow-up references resolved), `question.query` what was
@@ -537,7 +559,7 @@ def compose(question: Question, hits: list[Hit], previous_answer: str = "", cach
     if missing:  # a name the passages never mention, nor one that means nearly the same
         return abstain(query, hits, f"they never mention {', '.join(missing)}")
     reader = reader if m.weights.get("reader") else None  # hand weights do not use it
-    scored = candidates(question, hits, cache, people, previous_answer, m.weights, reader, vocabulary)
+    scored = candidates(question, hits, cache, people, previous_answer, m.weights, reader, vocabulary, tables)
     if previous_answer:
         scored = _after(previous_answer, question, scored)
     by_end = {(c.hit.doc, c.sentence.end): c for c in scored}  # every candidate, before any filter below

@@ -9,9 +9,10 @@ import re
 import threading
 import time
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import TypeVar
 
 from . import aliases, generate, store
 from . import answer as answerer
@@ -28,6 +29,7 @@ from .rerank import Reranker, shared_reranker
 from .types import Answer, BuildReport, Hit, Question
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 REFRESH_INTERVAL = 1.0  # seconds between two staleness checks of seeds/
 
@@ -58,7 +60,9 @@ class Assistant:
         self._cache: retriever.VectorCache | None = None
         self._snapshot: store.Snapshot | None = None
         self._introductions: tuple[str, dict] = ("", {})  # (generation, aliases.introductions of it)
-        self._vocabulary: tuple[str, dict[str, list[int]], dict[str, Vocabulary]] = ("", {}, {})
+        # (generation, each document's passage rows, what was made of each whole document on first use:
+        # {"vocabulary": {doc: Vocabulary}, "tables": {doc: header rows}})
+        self._documents: tuple[str, dict[str, list[int]], dict[str, dict]] = ("", {}, {})
         self._build_lock = threading.Lock()
         self._load_lock = threading.Lock()
         self._last_check = 0.0
@@ -209,18 +213,35 @@ class Assistant:
         """The words of each of these documents, all its passages and their titles: does a document
         mention the question's names and terms at all. Made on first use per document and kept for
         the index generation (a passage list is one document's; a question's hits come from a few)."""
+        return self._per_document("vocabulary", docs, lambda snap, rows: Vocabulary.of(itertools.chain.from_iterable(
+            (snap.passages[r].text, store.title_of(snap, r)) for r in rows)))
+
+    def tables(self, docs: Iterable[str]) -> dict[str, list[tuple[int, list[str]]]]:
+        """The header rows of each document's markdown tables ((offset, cells), answer.table_headers), so
+        that a row retrieved without its table's top is still read under its header ("| E34 | Unbalanced
+        load | ..." in the third passage of a table of error codes). Made on first use, like vocabulary."""
+        def headers(snap: store.Snapshot, rows: list[int]) -> list[tuple[int, list[str]]]:
+            passages = [snap.passages[r] for r in rows]
+            return answerer.table_headers([(p.doc, p.start, p.text) for p in passages]).get(passages[0].doc, [])
+
+        return self._per_document("tables", docs, headers)
+
+    def _per_document(self, what: str, docs: Iterable[str], make: Callable[[store.Snapshot, list[int]], T]
+                      ) -> dict[str, T]:
+        """`make(snapshot, the document's passage rows)` for each of these documents, made on first use
+        and kept for the index generation."""
         snap = self.snapshot()
-        generation, rows, made = self._vocabulary
+        generation, rows, made = self._documents
         if generation != snap.generation:
             rows, made = {}, {}
             for row, p in enumerate(snap.passages):
                 rows.setdefault(p.doc, []).append(row)
-            self._vocabulary = (snap.generation, rows, made)
+            self._documents = (snap.generation, rows, made)
+        kept = made.setdefault(what, {})
         for doc in docs:
-            if doc not in made and doc in rows:
-                made[doc] = Vocabulary.of(itertools.chain.from_iterable(
-                    (snap.passages[r].text, store.title_of(snap, r)) for r in rows[doc]))
-        return {doc: made[doc] for doc in docs if doc in made}
+            if doc not in kept and doc in rows:
+                kept[doc] = make(snap, rows[doc])
+        return {doc: kept[doc] for doc in docs if doc in kept}
 
     def ask(self, question: str, history: History | None = None, k: int | None = None,
             cancel: threading.Event | None = None) -> Answer:
@@ -241,7 +262,8 @@ class Assistant:
         cleaned = clean_question(question, self.settings.max_question_chars)
         asked, hits = self.evidence(cleaned, history, k)
         composed = answerer.compose(asked, hits, _previous_answer(history), self.vectors, self.introductions(),
-                                    reader=self.reader, vocabulary=self.vocabulary({h.doc for h in hits}))
+                                    reader=self.reader, vocabulary=self.vocabulary({h.doc for h in hits}),
+                                    tables=self.tables({h.doc for h in hits}))
         extractive = answerer.verify(composed, self.vectors)
         if self._generator is not None and hits:
             generated, why = yield from self._generate(cleaned, asked.query, hits, cancel)

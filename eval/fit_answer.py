@@ -125,12 +125,12 @@ def _items(r: dict):
 def _example(a: Assistant, set_name: str, qid: str, kind: str, question: str, history, expected) -> Example:
     asked, hits = a.evidence(question, history)
     previous = history[-1]["content"] if history else ""
-    vocabulary = a.vocabulary({h.doc for h in hits})
+    vocabulary, tables = a.vocabulary({h.doc for h in hits}), a.tables({h.doc for h in hits})
     refused = not answerer.compose(asked, hits, previous, a.vectors, a.introductions(),
                                    replace(answerer.model(), abstain_below=-1e9, value_required=False),
-                                   vocabulary=vocabulary).answered
+                                   vocabulary=vocabulary, tables=tables).answered
     found = answerer.candidates(asked, hits, a.vectors, a.introductions(), previous, reader=a.reader,
-                                vocabulary=vocabulary)
+                                vocabulary=vocabulary, tables=tables)
     right = np.zeros(len(found), dtype=bool)
     wanted: dict = {}
     if expected is not None:

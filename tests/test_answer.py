@@ -417,6 +417,54 @@ def test_the_assistant_knows_each_document_s_words_per_index_generation(fake_ass
     assert words["bakery.md"].names("rye") and not words["bakery.md"].names("sourdough")
 
 
+def test_a_table_row_retrieved_without_its_table_s_top_is_read_under_its_header(fake_assistant):
+    """A long table spans several passages; only the first holds the header row. A later row ("| E34 |
+    Unbalanced load | ...") was read as a row of labels (a heading, never an answer) when the header
+    was not among the hits."""
+    rows = "".join(f"| E{n:02d} | Fault number {n} of the drum motor | Call the service line |\n" for n in range(40))
+    text = ("# Washer manual\n\n## Error codes\n\n| Code | Meaning | What to do |\n|---|---|---|\n" + rows
+            + "| E77 | Unbalanced load | Redistribute the laundry |\n")
+    (fake_assistant.settings.seeds / "washer.md").write_text(text, encoding="utf-8")
+    fake_assistant.build()
+    tables = fake_assistant.tables(["washer.md", "bakery.md"])
+    assert tables["washer.md"] == [(text.index("| Code"), ["Code", "Meaning", "What to do"])]
+    assert tables["bakery.md"] == []
+    snap = fake_assistant.snapshot()
+    row = [p for p in snap.passages if p.doc == "washer.md" and "E77" in p.text][0]
+    assert "| Code" not in row.text  # the row's passage does not hold the header
+    at = text.index("| E77")
+    hit = Hit("washer.md", row.start, row.end, row.text, 1.0, 1, row.start, row.end, row.text,
+              tuple(Sentence(s.start + row.start, s.end + row.start, 1.0) for s in corpus.sentences(row.text)))
+    question = questions.analyse("What should I do about an unbalanced load?")
+    heading = answerer.FEATURES.index("heading")
+    alone = {c.sentence.start: c for c in answerer.candidates(question, [hit])}
+    told = {c.sentence.start: c for c in answerer.candidates(question, [hit], tables=tables)}
+    assert alone[at].features[heading] == 1.0  # without its header: a row of labels
+    assert told[at].features[heading] == 0.0
+    assert told[at].reads.endswith("Code: E77; Meaning: Unbalanced load; What to do: Redistribute the laundry")
+    answer = answerer.compose(question, [hit], fitted=replace(answerer.model(), abstain_below=-1e9), tables=tables)
+    assert answer.answered and "Redistribute the laundry" in answer.text
+    # the document changes: its tables are read again with the new index generation
+    (fake_assistant.settings.seeds / "washer.md").write_text(text.replace("| Code | Meaning |", "| Code | Fault |"),
+                                                             encoding="utf-8")
+    fake_assistant.build()
+    assert fake_assistant.tables(["washer.md"])["washer.md"][0][1] == ["Code", "Fault", "What to do"]
+
+
+def test_a_column_is_named_by_what_sets_it_apart_and_a_row_s_label_says_what_its_cells_count():
+    header = ["Feature", "RainSprout 4", "RainSprout 8 Pro", "RainSprout Tap"]
+    row = "| Max. programmes | 4 | 12 | 2 |"
+    assert answerer.table_cell(row, header, "How many programmes can the 8 Pro store?") == ("RainSprout 8 Pro", "12")
+    assert answerer.table_cell(row, header, "And the Tap?") == ("RainSprout Tap", "2")
+    assert answerer.table_cell(row, header, "How many programmes for 4 zones?") == ("", "")  # a bare number names none
+    assert answerer.table_cell("| Price | £149 | £219 |", ["", "PH-3", "PH-3 Max"],
+                               "How much does the PH-3 Max cost?") == ("PH-3 Max", "£219")  # the longest name
+    text = ("# Spec sheet\n\n| Feature | RainSprout 4 | RainSprout 8 Pro | RainSprout Tap |\n|---|---|---|---|\n"
+            f"{row}\n| Zones | 4 | 8 | 1 |\n")
+    found = answerer.candidates(questions.analyse("How many programmes can the 8 Pro store?"), [_passage(text)])
+    assert [(c.value, c.text) for c in found if c.value] == [("12", row)]  # not 8 zones
+
+
 class _RecordingReader:
     """Reads nothing: records what it is asked and scores every sentence 0."""
 

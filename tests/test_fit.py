@@ -84,3 +84,29 @@ def test_the_unsure_cut_lies_where_given_answers_turn_more_often_wrong_than_righ
     assert 0.0 < unsure["below"] < 2.0
     f = unsure["figures"]["a"]
     assert f["answered"] == 120 and 0.2 < f["flagged"] < 0.8 and f["right_flagged"] < 0.5 < f["right_unflagged"]
+
+
+def test_the_answerability_search_finds_the_fact_that_the_starting_direction_misses():
+    """Unanswerable questions read as well as answerable ones, but their best sentence comes from a document
+    that never uses the question's names. Starting from the reading alone, no cut abstains on them without
+    costing answerable questions; the search weighs in names_off_doc and abstains on them."""
+    rng = np.random.default_rng(2)
+    off = answerer.FEATURES.index("names_off_doc")
+    examples = []
+    for i in range(60):
+        e = _single("a", i, "answerable", rng.uniform(0.0, 4.0))
+        examples.append(e)
+        u = _single("a", 100 + i, "unanswerable", rng.uniform(0.0, 4.0))
+        u.features[:, off] = 1.0
+        examples.append(u)
+    w = np.zeros(len(answerer.FEATURES))
+    w[answerer.FEATURES.index("reader")] = 1.0
+    start = {"abstain_below": -1e9, "value_margin": 1e9, "extra_margin": 0.0, "value_required": False,
+             "answerability": {n: float(n == "reader") for n in answerer.ANSWERABILITY}}
+    before = fit_answer.figures(examples, w, start)
+    refined, search = fit_answer.refine_answerability(examples, w, start)
+    after = fit_answer.figures(examples, w, refined)
+    assert refined["answerability"]["names_off_doc"] < 0 and search["steps"]
+    assert search["objective"][1] > search["objective"][0]
+    assert before["a"]["abstained"] == 0.0 and after["a"]["abstained"] > 0.9
+    assert after["a"]["false_abstentions"] <= fit_answer.MAX_FALSE_ABSTENTIONS and after["a"]["accuracy"] > 0.95

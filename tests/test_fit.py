@@ -110,3 +110,24 @@ def test_the_answerability_search_finds_the_fact_that_the_starting_direction_mis
     assert search["objective"][1] > search["objective"][0]
     assert before["a"]["abstained"] == 0.0 and after["a"]["abstained"] > 0.9
     assert after["a"]["false_abstentions"] <= fit_answer.MAX_FALSE_ABSTENTIONS and after["a"]["accuracy"] > 0.95
+
+
+def test_the_threshold_search_keeps_the_replaced_setting_when_the_grid_cannot_meet_the_floors():
+    """Every answer needs its two best sentences, 0.5 apart: the grid's extra margins (up to 0.2 of the
+    spread) give one, and the floor (every question right) is met only by the replaced setting's 0.6."""
+    examples = []
+    for i in range(20):
+        features = np.zeros((3, len(answerer.FEATURES)))
+        features[:, answerer.FEATURES.index("reader")] = [3.0, 2.5, -5.0]
+        features[:, answerer.FEATURES.index("bias")] = 1.0
+        examples.append(fit_answer.Example("a", f"a{i}", "answerable", "what", f"question {i}", features,
+                                           np.array([True, True, False]), ["s0", "s1", "s2"], ["", "", ""],
+                                           {"facts": ["s0", "s1"]}, False))
+    w = np.zeros(len(answerer.FEATURES))
+    w[answerer.FEATURES.index("reader")] = 1.0
+    replaced = {"abstain_below": -1e9, "value_margin": 1e9, "extra_margin": 0.6, "value_required": False,
+                "answerability": {"score": 1.0}}
+    alone = fit_answer.figures(examples, w, fit_answer.fit_thresholds(examples, w, {"a": 1.0}))
+    assert alone["a"]["accuracy"] == 0.0  # the grid's best is infeasible
+    kept = fit_answer.figures(examples, w, fit_answer.fit_thresholds(examples, w, {"a": 1.0}, incumbent=replaced))
+    assert kept["a"]["accuracy"] == 1.0 and kept["a"]["false_abstentions"] == 0.0

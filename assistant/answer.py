@@ -622,7 +622,8 @@ def compose(question: Question, hits: list[Hit], previous_answer: str = "", cach
                     and after is not None and not _CAUSE.search(c.text) and _same_paragraph(c, after)
                     and not is_heading(after.text, False))
         # "... use the snapshot command:" comes with what it introduces, a block of code with its lead-in
-        introduces = (c is best or any(c is p for p in paragraph)) and after is not None and c.text.rstrip().endswith(":") and not is_heading(after.text)
+        introduces = ((c is best or any(c is p for p in paragraph)) and after is not None
+                      and c.text.rstrip().endswith(":") and not is_heading(after.text))
         introduced = (c is best and before is not None and _is_code(c.text)
                       and (before.text.rstrip().endswith(":") or bool(_LIST_ITEM.match(before.text))))
         for extra, wanted in ((before, _continues_quote(c.text) or introduced), (after, goes_on or explains or introduces)):

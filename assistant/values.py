@@ -124,7 +124,9 @@ UNIT_CLASSES = {
                          r"ounces?|stone))\b"),
     "temperature": re.compile(r"-?\b\d[\d,.]*\s?(?:°\s?[CF]?|degrees?(?:\s(?:Celsius|Fahrenheit|C|F))?)|\bgas mark \d+",
                               re.IGNORECASE),
-    "speed": re.compile(r"\b\d[\d,.]*\s?(?:km/h|kph|mph|m/s|knots?|rpm|(?:kilomet(?:er|re)s|miles) (?:an|per) hour)",
+    # a data rate too ("35 Mbps", "1 Gbit/s", "40 MB/s")
+    "speed": re.compile(r"\b\d[\d,.]*\s?(?:km/h|kph|mph|m/s|knots?|rpm|(?:kilomet(?:er|re)s|miles) (?:an|per) hour|"
+                        r"[kmgt]?bps|[kmgt]bit/s|[kmgt]i?b/s)(?!\w)",
                         re.IGNORECASE),
     "age": re.compile(r"\b(?:aged? |age of )\d+\b|\b\d+(?:[\s-]years?[\s-]old)\b|\b\d+\b(?=\s*years? of age)"
                      r"|\b\d+\s?(?:or|and) (?:over|older|above|under|younger)\b|\b(?:over|under)[\s-]\d+s?\b|\b\d+\+",
@@ -154,6 +156,9 @@ def find(kind: str, text: str, question: str, unit: str = "") -> str:
 
     if kind == "quantity" and unit in UNIT_CLASSES:  # "how heavy": a weight, not "3.5 litre"
         found = [m for m in UNIT_CLASSES[unit].finditer(text) if new(m.group())]
+        if not found and unit == "speed":  # "How fast was the page updated?": how soon ("within 11 minutes")
+            found = [m for m in DURATION.finditer(text) if new(m.group()) and re.search(r"\d|" + NUMBER_WORDS, m.group(),
+                                                                                      re.IGNORECASE)]
         return nearest(found, text, question).group().strip() if found else ""
     if kind == "quantity":
         return _quantity(text, question, unit, new)

@@ -321,13 +321,16 @@ class Assistant:
 
 
 _TERMINAL_CODES = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-_]")
+_CITATION_MARKERS = re.compile(r"\[\d+\]")  # "[2]" pasted from an answer: a marker, never part of a question
 
 
 def clean_question(question: str, max_chars: int) -> str:
-    """The question with control characters removed; a clear error when it is empty or too long."""
+    """The question with control characters and citation markers removed; a clear error when it is empty
+    or too long."""
     if not isinstance(question, str):
         raise QuestionError("The question must be text.")
     question = _TERMINAL_CODES.sub(" ", question)  # colour codes pasted from a terminal: "\x1b[31m"
+    question = _CITATION_MARKERS.sub(" ", question)
     cleaned = "".join(
         " " if unicodedata.category(ch) in ("Cc", "Cf") and ch not in "\u200d" else ch for ch in question
     )

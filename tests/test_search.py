@@ -242,6 +242,14 @@ def test_a_question_that_is_not_text_is_rejected(fake_assistant):
         fake_assistant.retrieve(None)  # type: ignore[arg-type]
 
 
+def test_citation_markers_pasted_into_a_question_are_set_aside():
+    """A user pastes part of an answer: its [n] markers are no words of the question."""
+    assert engine.clean_question("[1] [2] [999] When does the bakery open? [0]", 2000) == "When does the bakery open?"
+    assert engine.clean_question("Is array[i] valid at [0-9]?", 2000) == "Is array[i] valid at [0-9]?"
+    with pytest.raises(QuestionError, match="empty"):
+        engine.clean_question("[1] [2]", 2000)
+
+
 def test_control_characters_are_stripped(fake_assistant):
     dirty = "How\x00 much\x07 does a\u200b croissant\x1b cost?\r\n"
     assert engine.clean_question(dirty, 2000) == "How much does a croissant cost?"

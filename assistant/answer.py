@@ -168,7 +168,8 @@ def _continues_quote(text: str) -> bool:
 
 def is_heading(text: str, document_start: bool = False) -> bool:
     """A line that never answers by itself: a title or heading (a markdown heading, a line in capitals,
-    one short line without a sentence's closing punctuation; a document's first line may be longer),
+    one short line without a sentence's closing punctuation; a document's first line may be longer, and
+    may be a label with its value),
     a question (an FAQ's), a list item all in bold (a step's heading), or a table row of labels without
     any figure."""
     line = text.strip()
@@ -188,8 +189,10 @@ def is_heading(text: str, document_start: bool = False) -> bool:
     letters = [c for c in core if c.isalpha()]
     if len(letters) > 3 and sum(c.isupper() for c in letters) > 0.8 * len(letters):
         return True
-    if _label_and_value(core) or BOLD_LABEL.match(line):  # "Beds: 42 in dormitories", "**Release
-        return False  # manager:** Priya Lind", "Open: mid-June to the end of September": not a heading
+    # "Beds: 42 in dormitories", "**Release manager:** Priya Lind", "Open: mid-June to the end of
+    # September": not a heading; but as a document's first line, its title ("Subject: RE: Portal go-live")
+    if (_label_and_value(core) or BOLD_LABEL.match(line)) and not document_start:
+        return False
     limit = 16 if document_start else 10
     return len(core.split()) <= limit and not re.search(r"[.!;,”\"')]$", core)
 
@@ -444,7 +447,11 @@ def candidates(question: Question, hits: list[Hit], cache: VectorCache | None = 
             # a table row under its table's header row is a row of data ("| L2 | Flame lost three times ...
             # |"), however few figures it holds; only a row without a header above can be one of labels
             data_row = bool(header) and _cells(text) != header
-            f["heading"] = float(is_heading(text, s.start == 0) and not data_row and not _holds_fact(question, value))
+            # a line that repeats the title the passage sits under is that title ("Subject: RE: Customer
+            # portal go-live - revised date" again in an e-mail's body), though it reads as a label and its value
+            titled = bool(hit.title) and text.strip() in {part.strip() for part in hit.title.split(TITLE_JOIN)}
+            f["heading"] = float((is_heading(text, s.start == 0) or titled) and not data_row
+                                 and not _holds_fact(question, value))
             f["length"] = min(len(text.split()), 60) / 60
             reads = reader_text(hit, labelled_row(text, header), s.start - hit.start)  # under its title, headings
             f["numbers_missing"] = numbers_missing(asked_numbers, reads)

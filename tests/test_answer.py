@@ -456,6 +456,25 @@ def test_a_table_row_retrieved_without_its_table_s_top_is_read_under_its_header(
     assert fake_assistant.tables(["washer.md"])["washer.md"][0][1] == ["Code", "Fault", "What to do"]
 
 
+def test_a_line_that_repeats_the_title_its_passage_sits_under_is_that_title_not_an_answer():
+    """An e-mail's subject is its title, and comes again in the body as "Subject: ...", a label and its
+    value to look at; it answered "What's the new go-live date?" by itself."""
+    text = ("Thanks.\n\nSubject: RE: Customer portal go-live - revised date\n\n"
+            "1. Go-live moves from 1 July 2025 to Monday, 15 September 2025.\n")
+    hit = replace(_passage(text, "mail.txt"), title="Subject: RE: Customer portal go-live - revised date")
+    question = questions.analyse("What's the new go-live date for the customer portal?")
+    heading = answerer.FEATURES.index("heading")
+    found = {c.text: c.features[heading] for c in answerer.candidates(question, [hit])}
+    assert found["Subject: RE: Customer portal go-live - revised date"] == 1.0
+    assert found["1. Go-live moves from 1 July 2025 to Monday, 15 September 2025."] == 0.0
+    answer = answerer.compose(question, [hit], fitted=replace(answerer.model(), abstain_below=-1e9))
+    assert "15 September 2025" in answer.text and "Subject:" not in answer.text
+    # as the document's first line it is its title too, and a label with its value only further down
+    assert answerer.is_heading("Subject: RE: Customer portal go-live - revised date", document_start=True)
+    assert not answerer.is_heading("Subject: RE: Customer portal go-live - revised date")
+    assert not answerer.is_heading("Date: Friday 14 March 2025, 7:30 pm.", document_start=True)
+
+
 def test_a_column_is_named_by_what_sets_it_apart_and_a_row_s_label_says_what_its_cells_count():
     header = ["Feature", "RainSprout 4", "RainSprout 8 Pro", "RainSprout Tap"]
     row = "| Max. programmes | 4 | 12 | 2 |"

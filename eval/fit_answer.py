@@ -381,13 +381,10 @@ def refine_answerability(examples: list[Example], w: np.ndarray, t: dict, floors
             given = sure >= cut
             f = {}
             for i, name in enumerate(sets):
-                mine, ans = where == i, answerable & (where == i)
-                una = mine & ~answerable
+                ans, una = answerable & (where == i), ~answerable & (where == i)
                 f[name] = {"unanswerable": int(una.sum()), "accuracy": _mean(list((given & right)[ans])),
                            "abstained": _mean(list((~given)[una])), "false_abstentions": _mean(list((~given)[ans]))}
-            feasible = (max(v["false_abstentions"] for v in f.values()) <= MAX_FALSE_ABSTENTIONS
-                        and all(f[k]["accuracy"] >= floor for k, floor in (floors or {}).items() if k in f))
-            score = (feasible, _objective(f))
+            score = _score(f, floors)
             if score > top[0]:
                 top = (score, float(cut))
         return top

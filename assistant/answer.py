@@ -385,6 +385,7 @@ def candidates(question: Question, hits: list[Hit], cache: VectorCache | None = 
                          if document is not None and question.entities else 0.0)
         terms_off_doc = (len(focus_terms - document.terms) / len(focus_terms)
                          if document is not None and focus_terms else 0.0)
+        title_lines = {part.strip() for part in hit.title.split(TITLE_JOIN)} if hit.title else set()
         for s in hit.sentences:
             text = hit.text[s.start - hit.start : s.end - hit.start]
             previous = _neighbour(ending, hit.doc, s.start, -1) or ""
@@ -399,11 +400,11 @@ def candidates(question: Question, hits: list[Hit], cache: VectorCache | None = 
             if question.kind in VALUE_KINDS:
                 if cell:  # the column the question names: its header says what the row's value is about
                     value = find(question.kind, cell, question.text, question.unit)
-                    # ... and the row's first cell what the value counts ("How many programmes ...?": "| Max.
-                    # programmes | 4 | 12 |"), as a label does ("Beds: 42")
-                    labelled = find(question.kind, f"{' '.join(words(_cells(text)[0]))}: {cell}", question.text,
-                                    question.unit)
-                    value = value or (labelled if labelled and labelled in cell else "")
+                    if not value:  # the row's first cell says what the value counts ("How many programmes
+                        # ...?": "| Max. programmes | 4 | 12 |"), as a label does ("Beds: 42")
+                        labelled = find(question.kind, f"{' '.join(words(_cells(text)[0]))}: {cell}",
+                                        question.text, question.unit)
+                        value = labelled if labelled in cell else ""
                 else:
                     value = find(question.kind, text, question.text, question.unit)
                     if value and question.kind == "quantity" and _about_another(question, text, value):
@@ -449,7 +450,7 @@ def candidates(question: Question, hits: list[Hit], cache: VectorCache | None = 
             data_row = bool(header) and _cells(text) != header
             # a line that repeats the title the passage sits under is that title ("Subject: RE: Customer
             # portal go-live - revised date" again in an e-mail's body), though it reads as a label and its value
-            titled = bool(hit.title) and text.strip() in {part.strip() for part in hit.title.split(TITLE_JOIN)}
+            titled = text.strip() in title_lines
             f["heading"] = float((is_heading(text, s.start == 0) or titled) and not data_row
                                  and not _holds_fact(question, value))
             f["length"] = min(len(text.split()), 60) / 60

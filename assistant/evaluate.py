@@ -171,14 +171,16 @@ def set_assistant(qs: QuestionSet, base: Assistant) -> Assistant:
     return Assistant(settings=base.settings, seeds=folder, index=index, embedder=base.embedder)
 
 
-def per_file(qs: QuestionSet, base: Assistant, records: list[dict]) -> list[tuple[Assistant, list[dict]]]:
-    """(assistant, records) to ask: one group on the set's documents, or for a set `asked_per_file`
-    (genres-train: eleven files of questions, each written over its own 12-14 of the 136 documents) one
-    group per question file, on a folder holding only the documents its records name (copied into
-    .eval-cache/groups/, indexed in .eval-cache/index/). Pooled, a question such as "Where do I keep my
-    bike?" has a dozen documents' answers; the test sets are 12 documents each."""
+def per_file(qs: QuestionSet, base: Assistant, records: list[dict], whole: Assistant | None = None
+             ) -> list[tuple[Assistant, list[dict]]]:
+    """(assistant, records) to ask: one group on the set's documents (`whole`, or else the set's own
+    assistant, set_assistant), or for a set `asked_per_file` (genres-train: eleven files of questions,
+    each written over its own 12-14 of the 136 documents) one group per question file, on a folder
+    holding only the documents its records name (copied into .eval-cache/groups/, indexed in
+    .eval-cache/index/). Pooled, a question such as "Where do I keep my bike?" has a dozen documents'
+    answers; the test sets are 12 documents each."""
     if not qs.asked_per_file:
-        return [(set_assistant(qs, base), records)]
+        return [(whole or set_assistant(qs, base), records)]
     from .engine import Assistant
 
     groups, source = [], qs.folder()
@@ -510,7 +512,7 @@ def evaluate_set(assistant: Assistant, qs: QuestionSet, k: int = 5, split: str |
     ("dev+test") when the set holds both."""
     groups, problems = [], []
     every = load_set(qs)
-    for a, records in per_file(qs, assistant, every) if qs.asked_per_file else [(assistant, every)]:
+    for a, records in per_file(qs, assistant, every, whole=assistant):
         if a is not assistant:
             a.build()
         good, bad = check_records(a, records)

@@ -265,6 +265,8 @@ def _is_boundary(text: str, match: re.Match[str]) -> bool:
     if match.group() == ".":  # a bare period may end an abbreviation or an initial
         if re.fullmatch(r"\s*(?:#{1,6}\s*)?(?:(?:Step|Stage|Part)\s)?\d{1,3}", text[: match.start()], re.IGNORECASE):
             return False  # a numbered item's or section's marker ("1. Make sure ...", "## 4. Hotels"): part of it
+        if re.search(r"(?:[.!?]\s+\d{1,2}|:\s+1)$", text[: match.start()]):
+            return False  # the marker of a list run into one paragraph ("To book: 1. Open the app. 2. Choose ...")
         word = re.search(r"([\w.]+)$", text[: match.start()])
         if word:
             w = word.group(1).lower()

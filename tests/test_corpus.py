@@ -591,6 +591,16 @@ def test_a_numbered_item_keeps_its_marker_in_its_sentence():
                    "Step 3. Do it.", "See section 4.", "It works."]
 
 
+def test_a_numbered_list_run_into_a_paragraph_splits_at_its_items():
+    """An HTML paragraph "To book: 1. Open ... 2. Choose ..." has its items as sentences; before, each
+    item's number was a sentence of its own and an answer read "... a free slot. [1] 4. [2] Tap Confirm"."""
+    text = ("To book: 1. Open the app and tap Events. 2. Choose Spring 2025. 3. Pick a free slot. 4. Tap Confirm. "
+            "The vote was 7 to 2. It passed. Results: 4. The rest failed.")
+    got = [text[s.start : s.end] for s in corpus.sentences(text)]
+    assert got == ["To book: 1. Open the app and tap Events.", "2. Choose Spring 2025.", "3. Pick a free slot.",
+                   "4. Tap Confirm.", "The vote was 7 to 2.", "It passed.", "Results: 4.", "The rest failed."]
+
+
 def test_a_line_wrapped_after_a_semicolon_goes_on_in_the_same_sentence():
     """PDF text wraps anywhere: "... can last up to 20 minutes;\ndo not switch it off." is one sentence
     (a ";" ends none), while a list's items stay apart."""

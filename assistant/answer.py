@@ -769,7 +769,7 @@ def _after(previous_answer: str, question: Question, ranked: list[Candidate]) ->
 
 # "the next round", "the current strength": a question about another time than the passages speak of
 _TIMES = {"next": r"next|upcoming|following|future|later", "current": r"current|currently|now|present|today"}
-_TIME_ASKED = re.compile(r"\b(?:(next|upcoming)|(current|currently))\b(?!\s+(?:year|month|week|day)\b)",
+_TIME_ASKED = re.compile(r"\b(?:(next|upcoming)|(current|currently))\b(?!\s+(?:year|month|week|day|to|door)\b)",
                          re.IGNORECASE)
 
 

@@ -4,6 +4,7 @@ the text."""
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable
 
@@ -20,7 +21,8 @@ QUESTION_WORDS = {"what", "who", "whom", "whose", "when", "where", "which", "why
 # First match wins: the order matters ("how many years" is a duration, not a count).
 _KIND_RULES = [(kind, re.compile(pattern)) for kind, pattern in [
     ("date", r"\bwhat (?:date|day)\b|\bon which date\b|\bon what date\b"),
-    ("duration", r"\bhow long\b|\bfor how long\b|\bhow many (?:years|months|weeks|days|hours|minutes|seconds)\b"),
+    ("duration", (r"\bhow long\b|\bfor how long\b|\bhow many (?:years|months|weeks|days|hours|minutes|seconds)\b"
+                  r"|\bhow (?:far|much) (?:ahead|in advance)\b|\bhow much (?:notice|time)\b")),
     ("what", r"^when (?:can|should|must|may|do|does|am|are|is) (?:i|you|we|one|they|staff|members?|employees?)\b"),
     ("when", (r"\bwhen\b|\bby when\b|\bhow far back\b|\bwhich (?:day|weekday|month|year|century|decade)\b"
               r"|\bwhat (?:year|month|time|century|decade)\b|\bin what year\b|\bwhat time of\b")),
@@ -58,11 +60,19 @@ _AUXILIARY = re.compile(r"^\s*(?:is|are|was|were|do|does|did|can|could|will|woul
                         r"shall|might|isn't|aren't|wasn't|don't|doesn't|didn't|can't|won't)\b", re.IGNORECASE)
 
 
+# a clause that sets the scene before the question proper: "When the light blinks, ...", "If I move, ..."
+_LEADING_CLAUSE = re.compile(r"\s*(?:when|where|while|if|once|after|before)\s+(?!(?:is|are|was|were|do|does|did|can|"
+                             r"could|will|would|should|has|have|had|must|may)\b)[^,?]{3,80},\s*", re.IGNORECASE)
+
+
 def _clause(q: str) -> str:
     """The part of the question that asks: from its question word, when that word opens the question
     (after at most three words, or after a comma: "For roughly how long ...", "Besides Russia, who ...").
     A question word later on belongs to a subordinate clause ("How much is it when I stay overnight?",
     "Is it open when it rains?"); a question with none asks as a whole ("Merz warned what?")."""
+    lead = _LEADING_CLAUSE.match(q)
+    if lead and (_WH.match(q, lead.end()) or _AUXILIARY.match(q[lead.end() :])):
+        return _clause(q[lead.end() :])  # "When dedupe finds two copies, which does it keep?" asks "which"
     found = list(_WH.finditer(q))
     for i, m in enumerate(found[:1]):
         before = q[: m.start()]
@@ -100,7 +110,7 @@ _SPEAKERS = {"leader", "leaders", "diplomat", "diplomats", "official", "official
 def _speaks(who: str) -> bool:
     """Whether "what did X say" names someone who can say things (a name, a role, a pronoun), rather than
     a thing ("what does the manual say" asks what the manual holds, not for a quotation)."""
-    return any(w[:1].isupper() for w in who.split()) or bool(set(words(who)) & _SPEAKERS)
+    return any(w[:1].isupper() and w != "I" for w in who.split()) or bool(set(words(who)) & _SPEAKERS)
 
 
 def _unit(low: str, kind: str) -> str:
@@ -122,9 +132,20 @@ def _unit(low: str, kind: str) -> str:
         if re.search(pattern, low):
             return unit
     m = re.search(r"\bhow (many|much)\s+([a-z]+)", low)
-    if m and m.group(2) not in STOPWORDS and (m.group(1) == "many" or m.group(2) in MONEY_WORDS):
+    if m and m.group(2) not in STOPWORDS and m.group(1) == "many":
+        return _head_noun(low[m.start(2) :])
+    if m and m.group(2) in MONEY_WORDS:
         return m.group(2)
     return "amount" if m and m.group(1) == "much" else ""  # "how much cardamom / were the quotes": not a count
+
+
+def _head_noun(phrase: str) -> str:
+    """What "how many X" counts: the last plural of the words before the verb ("council seats does ..." ->
+    "seats", "disabled parking bays are ..." -> "bays"), else the first word ("people live there")."""
+    run = list(itertools.takewhile(lambda w: w not in STOPWORDS and w not in QUESTION_WORDS,
+                                   re.findall(r"[a-z][a-z-]*", phrase)[:4]))
+    plurals = [w for w in run[:3] if w.endswith("s") and not w.endswith("ss")]
+    return plurals[-1] if plurals else run[0] if run else ""
 
 
 # "how far", "how heavy", "what temperature": the kind of unit that answers them (values.UNIT_CLASSES)
@@ -146,7 +167,7 @@ _OPENING_WORDS = {"since", "within", "along", "alongside", "without", "once", "s
                   "so", "also", *_I_CONTRACTIONS}
 # never a name by itself: a weekday or month (values.DAYS, MONTHS' full names; not "May", also a name) is a
 # date; "I'm" anywhere
-_NOT_ENTITIES = {w.lower() for w in f"{DAYS}|{MONTHS}".split("|") if w.isalpha()} - {"may"} | _I_CONTRACTIONS
+_NOT_ENTITIES = ({w.lower() for w in f"{DAYS}|{MONTHS}".split("|") if w.isalpha()} - {"may"}) | _I_CONTRACTIONS | {"ok", "okay"}
 
 
 def _opens_only(word: str) -> bool:

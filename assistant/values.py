@@ -76,13 +76,15 @@ CURRENCY = re.compile(r"[€$£¥₹]|\b(?:" + _MONEY_NAMES + r"|USD|EUR|GBP|CHF
 DURATION = re.compile(
     r"\b(?:nearly |about |almost |more than |some |over |around |up to |at least |at most |under )?(?:\d[\d,.]*"
     r"(?:" + _RANGE + r"\d+)?|" + NUMBER_WORDS + r")[\s-](?:(?:thousand|million|billion)\s)?"
-    r"(?:full-scale\s|working\s|business\s|calendar\s|clear\s)?"
+    r"(?:full-scale\s|working\s|business\s|calendar\s|clear\s|consecutive\s|successive\s|whole\s|full\s)?"
     r"(?:years?|months?|weeks?|days?|hours?|hrs?|minutes?|mins?|seconds?|secs?|decades?|centuries|century|"
     r"nights?)\b"
     r"|\b(?:not\s(?:\w+\s){0,4})?forever\b|\bright now\b|\bfor now\b|\bindefinitely\b"
     r"|\b(?:until|by)\s(?:Christmas|the end of \w+|next \w+|" + MONTHS + r"|" + DAYS + r")\b",
     re.IGNORECASE,
 )
+_SOON = re.compile(r"\b(?:within|in|after|by the end of|no later than)\s(?:(?:a|an|one|the)\s)?(?:" + DURATION.pattern
+                   + r"|(?:day|week|month)\s\d+\b|(?:hour|day|week|month|year)\b)", re.IGNORECASE)
 _LENGTH_UNITS = (r"mm|cm|m|km|ft|yd|mi|millimet(?:er|re)s?|centimet(?:er|re)s?|met(?:er|re)s?|"
                  r"kilomet(?:er|re)s?|inch(?:es)?|feet|foot|yards?|miles?|pages?|words?|characters?|lines?")
 _LENGTH = re.compile(rf"\b\d[\d,.]*\s?(?:{_LENGTH_UNITS})\b", re.IGNORECASE)
@@ -100,6 +102,10 @@ MONEY_WORDS = {"money", "cash", "funding", "funds", "aid", "capital", "assets", 
                "fees", "charge", "salary", "pay", "budget", "fine", "spend", "worth"}
 # a file or folder path, a URL, a command-line flag
 PATH = re.compile(r"(?<![\w/])(?:~?/|[A-Z]:\\|\./|\.\./)[\w.\-/\\~]+|\bhttps?://\S+[\w/]|`[^`\n]{2,80}`")
+# a web address without its scheme ("portal.example.com/downloads"), or a menu path ("Settings → Export → Delimiter")
+_WEB_OR_MENU = re.compile(r"(?<![@\w.])(?:[a-z0-9-]+\.)+(?:com|org|net|gov|edu|io|co|uk|de|fr|eu|info|example)\b"
+                          r"(?:/[\w./%-]*[\w/])?(?![@\w])"
+                          r"|\b[A-Z][\w ]{0,30}?(?:\s?(?:→|->|>)\s?[A-Z][\w ]{0,30}?\b)+")
 _PLACE_PREP = r"(?:in|at|from|on|near|off|outside|inside|beside|to|into|across|along|within|behind|opposite)"
 _VENUE = re.compile(
     r"\b(?:at|in|on|inside|within|beside|behind|near|outside|opposite) (?:a|an|the|our|its|their) (?:[\w-]+ ){0,3}?"
@@ -111,9 +117,14 @@ _VENUE = re.compile(
     r"|\b(?:at|on|in|under|behind) the (?:back|front|side|bottom|top|underside|rear|base|inside|end) of "
     r"(?:the|a|an|your|its|each) (?:[\w-]+ ){0,2}?[\w-]+\b",
     re.IGNORECASE)
-_ROOM = re.compile(r"\b(?:Room|Hall|Gallery|Floor|Level|Suite|Building|Gate|Platform|Unit|Bay|Aisle)\s[\dA-Z][\w.-]*"
+_ROOM = re.compile(r"\b(?:Room|Hall|Gallery|Floor|Level|Suite|Building|Gate|Platform|Unit|Bay|Aisle|Terminal|Pier|"
+                   r"(?i:room|gate|platform|terminal))\s[\dA-Z][\w.-]*(?<!\.)"
                    r"|\b\d+\s(?:[A-Z][\w’'-]+\s){1,3}(?:Street|St\.|Road|Rd\.|Avenue|Ave\.|Lane|Way|Square|Place|"
                    r"Drive|Boulevard|Quay|Row|Wharf|Close|Court|Crescent|Terrace|Hill|Green|Parade|Walk|Gardens|Mews)\b")
+_FLOOR = re.compile(r"\b(?:(?:ground|first|second|third|fourth|fifth|top|upper|lower|basement|\d{1,2}(?:st|nd|rd|th))\s"
+                    r"(?:floor|storey|story|level|deck)|(?:north|south|east|west|new|old|main)\s(?:wing|annexe|annex))\b"
+                    r"(?:,?\s(?:(?:north|south|east|west|new|old|main)\s(?:wing|annexe|annex)|(?:ground|first|second|"
+                    r"third|top|upper|lower)\s(?:floor|level)))?", re.IGNORECASE)
 # what answers "how far", "how tall", "how heavy", "how hot", "how fast", "how old" (question._MEASURES)
 UNIT_CLASSES = {
     "distance": re.compile(r"\b\d[\d,.]*\s?(?:mm|cm|m|km|mi|(?:nautical )?miles?|(?:kilo|centi|milli)?met(?:er|re)s?|yards?|feet|ft)\b",
@@ -179,6 +190,8 @@ def find(kind: str, text: str, question: str, unit: str = "") -> str:
         return nearest(found, text, question).group().strip() if found else ""
     if kind == "when":
         found = [m for m in DATE.finditer(text) if new(m.group()) and (unit != "clock" or CLOCK.search(m.group()))]
+        if not found:  # "When will the results come back?": "within 7 to 10 working days", "by the end of week 4"
+            found = [m for m in _SOON.finditer(text) if new(m.group())]
         return nearest(found, text, question).group().strip() if found else ""
     if kind == "where" or (kind == "entity" and unit == "town"):
         return _place(kind, text, question, new)
@@ -214,10 +227,22 @@ def _quantity(text: str, question: str, unit: str, new) -> str:
     elif not unit and not _TIME_ASKED.search(question):  # "what was the population": a count, not a time
         found = [m for m in found if not _TIME_SPAN.search(m.group())] or found  # span ("a hundred years")
     elif unit:  # "how many beds": a number of beds; not a measure ("14 minutes", "7 m"), nor a bare guess
-        unit_terms = set(terms(unit)) | set(terms(_UNIT_SYMBOLS.get(unit.lower(), "")))  # "kilos": "kg"
-        found = [m for m in found if unit_terms & set(terms(" ".join(text[m.start() :].split()[:4])))
+        # the counted noun, its singular and symbol ("kilos": "kg"), and the words before it ("monthly snapshots")
+        modifiers = re.search(rf"\bhow many\s+((?:[\w-]+\s){{0,2}}){re.escape(unit)}\b", question, re.IGNORECASE)
+        unit_terms = set(terms(f"{unit} {_singular(unit)} {_UNIT_SYMBOLS.get(unit.lower(), '')} "
+                               f"{modifiers.group(1) if modifiers else ''}"))
+        row = text.lstrip().startswith("|") and unit_terms & set(terms(text))  # "| Adjustable shelf | 3 |"
+        found = [m for m in found if row or unit_terms & set(terms(" ".join(text[m.start() :].split()[:4])))
                  or unit_terms & set(terms(_label(text, m.start())))]  # "Beds: 42 in dormitories"
     return nearest(found, text, question).group().strip() if found else ""
+
+
+def _singular(plural: str) -> str:
+    """"shelves" -> "shelf", "entries" -> "entry", "boxes" -> "box" (terms() stems the rest alike)."""
+    for end, to in (("ves", "f"), ("ies", "y"), ("xes", "x"), ("ches", "ch"), ("shes", "sh")):
+        if plural.endswith(end):
+            return plural[: -len(end)] + to
+    return plural
 
 
 _ANY_COUNT = {"times", "people", "persons", "individuals"}
@@ -225,10 +250,10 @@ _UNIT_SYMBOLS = {"kilos": "kg", "kilograms": "kg", "grams": "g", "tonnes": "t", 
                  "kilometres": "km", "kilometers": "km", "centimetres": "cm", "centimeters": "cm", "millimetres": "mm",
                  "millimeters": "mm", "miles": "mi", "litres": "l", "liters": "l", "millilitres": "ml",
                  "milliliters": "ml", "hours": "h hr hrs", "minutes": "min mins", "seconds": "s sec secs",
-                 "pounds": "lb lbs £", "ounces": "oz", "feet": "ft", "inches": "in", "watts": "w", "volts": "v"}
+                 "pounds": "lb lbs £", "ounces": "oz", "feet": "ft", "inches": "in", "watts": "w", "volts": "v", "calories": "kcal cal", "kilocalories": "kcal"}
 FREQUENCY = re.compile(
-    r"\b(?:every|each)\s(?:other\s|second\s|\d+\s|few\s|couple of\s)?(?:" + NUMBER_WORDS + r"\s)?"
-    r"(?:days?|weeks?|fortnights?|months?|years?|hours?|minutes?|seconds?|morning|evening|night|weekday|weekend|"
+    r"\b(?:every|each)\s(?:other\s|second\s|\d+\s?|few\s|couple of\s)?(?:(?:" + NUMBER_WORDS + r")\s)?"
+    r"(?:days?|weeks?|fortnights?|months?|years?|hours?|minutes?|seconds?|ms|milliseconds|morning|evening|night|weekday|weekend|"
     + DAYS + r"|season|term|quarter|decade)s?\b"
     r"|\b(?:once|twice|three times|\d+\s?times|(?:" + NUMBER_WORDS + r")\stimes)\s(?:a|an|per|each|every)\s\w+"
     r"|\b(?:daily|weekly|fortnightly|monthly|quarterly|yearly|annually|annual|hourly|nightly|biennial|triennial|"
@@ -277,14 +302,17 @@ def _place(kind: str, text: str, question: str, new) -> str:
     places = [m for m in NAME.finditer(text) if new(m.group())
               and ((is_name(m, text, "where")
                     and re.search(rf"\b{_PLACE_PREP}\s(?:an?\s|the\s|\d+[a-z]?\s)?(?:{_REGION_ADJECTIVE}\s)?"
-                                  r"(?:(?:island|city|town|village|county|"
-                                  r"province|region|state|port|district) of\s)?$", text[: m.start()][-40:]))
+                                  r"(?:(?:island|city|town|village|county|province|region|state|port|district|"
+                                  r"forecourt|entrance|front|back|rear|side|end|edge|corner|centre|center|heart|"
+                                  r"outskirts|foot|top|bottom|banks?|shore|mouth|car park|grounds) of\s(?:the\s)?)?$",
+                                  text[: m.start()][-48:]))
                    or (m.group().isupper() and re.match(r"\s*—", text[m.end() :]) and not text[: m.start()].strip()))]
     if kind == "entity":
         return nearest(places, text, question).group().strip() if places else ""
     found = places + [m for m in _VENUE.finditer(text) if new(m.group())] + \
-        [m for m in _ROOM.finditer(text) if new(m.group())] + \
-        [m for m in PATH.finditer(text) if m.group().strip("`") not in question]  # "`~/.cache/quarry/`" for Quarry's cache
+        [m for m in _ROOM.finditer(text) if new(m.group())] + [m for m in _FLOOR.finditer(text) if new(m.group())] + \
+        [m for m in PATH.finditer(text) if m.group().strip("`") not in question] + \
+        [m for m in _WEB_OR_MENU.finditer(text) if new(m.group())]  # "`~/.cache/quarry/`" for Quarry's cache
     if not found:  # where a thing is kept: "in the glovebox", "on the hook inside the shed door"
         found = [m for m in _SPOT.finditer(text) if new(m.group()) and m.group().split()[-1].lower() not in _NOT_SPOTS]
     return nearest(found, text, question).group().strip() if found else ""

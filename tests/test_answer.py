@@ -62,6 +62,7 @@ def test_verify_abstains_when_nothing_is_supported():
     ("Did Zelenskyy regard the plans as final?", "say", "Zelenskyy"),
     ("Does the proposal say anything about Ukraine joining the EU?", "yesno", ""),
     ("How do I rotate the log files?", "how", ""),
+    ("What do I get paid for being on call over Christmas?", "what", ""),  # "I" is no speaker; "call" no saying
     ("What is the price of a day ticket?", "quantity", ""),
 ])
 def test_intent(question, kind, speaker):
@@ -74,6 +75,7 @@ def test_question_entities_skip_the_question_word():
         "Emmanuel Macron", "Article"]
     assert questions.question_entities("Emmanuel Macron said what?") == ["Emmanuel Macron"]
     assert questions.question_entities("Zelenskyy warned the plans were only what?") == ["Zelenskyy"]
+    assert questions.question_entities("Is it OK to take Velmorin when pregnant?") == ["Velmorin"]  # a word
 
 
 @pytest.mark.parametrize("question, names", [
@@ -138,6 +140,7 @@ def test_a_statement_speaks_through_in_a_statement():
     ("What is the current troop strength of the army?", "It now has 600,000 soldiers.", ""),
     ("When will Kyiv run out of money, next year?", "Kyiv runs out of money in the first half.", ""),
     ("Who hosted the talks?", "Merz hosted the talks.", ""),
+    ("Why can't we leave rubbish bags next to the bins?", "Do not leave bags beside the bins.", ""),  # a place
 ])
 def test_a_question_about_the_next_or_current_one_needs_a_passage_about_that_time(question, passage, unmatched):
     assert answerer._unmatched_time(question, passage) == unmatched
@@ -343,6 +346,35 @@ def test_heldout_sets_are_not_worse_than_measured(real_assistant, name):
     ("quantity", "The status page was updated within 11 minutes.", "How fast was the status page updated?",
      "11 minutes"),
     ("quantity", "It was built in the 1990s by three people.", "How fast is it?", ""),
+    ("duration", "Order the laptop at least 10 working days before the start date.",
+     "How far ahead should the manager order the laptop?", "at least 10 working days"),  # a time, not a length
+    ("duration", "No person may serve as Chair for more than four consecutive years.", "How long can someone be chair?",
+     "more than four consecutive years"),
+    ("where", "Replacement buses will run from the forecourt of Lindqvist Bridge station.",
+     "Where do the replacement buses leave from?", "Lindqvist Bridge"),
+    ("where", "Label text for the Brannock Museum of Daily Life, second floor, east wing.",
+     "Where in the museum is Gallery 7?", "second floor, east wing"),
+    ("where", "We met at the end of March to plan it.", "Where did they meet?", ""),
+    # "how many X" counts the phrase's head noun, not its first word
+    ("quantity", "The Civic Alliance kept control with 19 seats, down from 22.",
+     "How many council seats does the Civic Alliance hold now?", "19 seats"),
+    ("quantity", "The car park has 60 spaces and 4 blue-badge bays.", "How many disabled parking bays are there?", "4"),
+    ("quantity", "| D | Adjustable shelf | 3 |", "How many adjustable shelves come in the box?", "3"),
+    ("quantity", "| Energy | 168 kcal |", "How many calories are in a slice?", "168 kcal"),
+    ("quantity", "The council has 19 members.", "How many council seats does the Civic Alliance hold now?", ""),
+    ("quantity", "Check the pressure every two weeks.", "How often should I check the tyre pressure?", "every two weeks"),
+    ("quantity", "Batch mode flushes every 200 ms.", "How often does batch mode flush?", "every 200 ms"),
+    ("where", "The main water stopcock is in room B.02.", "Where is the main water shut-off?", "room B.02"),
+    ("where", "Papers are at vellamy.example.gov/budget2026 and in libraries.", "Where can I read the papers?",
+     "vellamy.example.gov/budget2026"),
+    ("where", "Choose it under **Settings → Export → Delimiter**.", "Where do I change the separator?",
+     "Settings → Export → Delimiter"),
+    ("where", "Email it to jo@firm.co.uk by Friday.", "Where do I send it?", ""),
+    ("when", "Results are expected within 7 to 10 working days.", "When will the results come back?",
+     "within 7 to 10 working days"),
+    ("when", "Agree objectives by the end of week 4.", "By when should objectives be agreed?", "by the end of week 4"),
+    ("duration", "Staff must notify IT at least 5 working days before departure.", "How much notice does IT need?",
+     "at least 5 working days"),
 ])
 def test_value_is_copied_from_the_sentence(kind, sentence, question, value):
     got = values.find(kind, sentence, question, questions.analyse(question).unit)

@@ -87,6 +87,12 @@ def test_values_of_many_forms(sentence, question, value):
     ("Why was the default encoding switched to UTF-8?", "why"),
     ("How do I make ledgerd start at boot?", "how"),
     ("Is the museum open on Mondays?", "yesno"),
+    # a scene-setting clause first: the question proper follows its comma
+    ("When dedupe finds identical files, which copy does it keep?", "what"),
+    ("When the light blinks red, should I replace the filter?", "yesno"),
+    ("If I move house, who do I tell?", "who"),
+    ("When did the war end?", "when"),
+    ("How far ahead should the manager order the laptop?", "duration"),  # a time, not a distance
 ])
 def test_question_kind_comes_from_the_asking_clause(question, kind):
     assert questions.analyse(question).kind == kind

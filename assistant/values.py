@@ -127,7 +127,8 @@ _FLOOR = re.compile(r"\b(?:(?:ground|first|second|third|fourth|fifth|top|upper|l
                     r"third|top|upper|lower)\s(?:floor|level)))?", re.IGNORECASE)
 # what answers "how far", "how tall", "how heavy", "how hot", "how fast", "how old" (question._MEASURES)
 UNIT_CLASSES = {
-    "distance": re.compile(r"\b\d[\d,.]*\s?(?:mm|cm|m|km|mi|(?:nautical )?miles?|(?:kilo|centi|milli)?met(?:er|re)s?|yards?|feet|ft)\b",
+    "distance": re.compile(r"\b(?:\d[\d,.]*\s?|(?:" + NUMBER_WORDS + r")(?:-(?:" + NUMBER_WORDS + r"))?\s)"
+                           r"(?:mm|cm|m|km|mi|(?:nautical )?miles?|(?:kilo|centi|milli)?met(?:er|re)s?|yards?|feet|ft)\b",
                            re.IGNORECASE),
     "size": _LENGTH,
     # unit symbols in their case ("4G" is no weight), words in any case
@@ -139,7 +140,9 @@ UNIT_CLASSES = {
     "speed": re.compile(r"\b\d[\d,.]*\s?(?:km/h|kph|mph|m/s|knots?|rpm|(?:kilomet(?:er|re)s|miles) (?:an|per) hour|"
                         r"[kmgt]?bps|[kmgt]bit/s|[kmgt]i?b/s)(?!\w)",
                         re.IGNORECASE),
-    "age": re.compile(r"\b(?:aged? |age of )\d+\b|\b\d+(?:[\s-]years?[\s-]old)\b|\b\d+\b(?=\s*years? of age)"
+    "age": re.compile(r"\b(?:aged? |age of )(?:\d+|" + NUMBER_WORDS + r")\b"
+                      r"|\b(?:\d+(?:[–-]\d+)?|" + NUMBER_WORDS + r")[\s-](?:years?|months?|weeks?|days?)[\s-]old\b"
+                      r"|\b\d+\b(?=\s*years? of age)"
                      r"|\b\d+\s?(?:or|and) (?:over|older|above|under|younger)\b|\b(?:over|under)[\s-]\d+s?\b|\b\d+\+",
                       re.IGNORECASE),
 }
@@ -229,11 +232,13 @@ def _quantity(text: str, question: str, unit: str, new) -> str:
     elif unit:  # "how many beds": a number of beds; not a measure ("14 minutes", "7 m"), nor a bare guess
         # the counted noun, its singular and symbol ("kilos": "kg"), and the words before it ("monthly snapshots")
         modifiers = re.search(rf"\bhow many\s+((?:[\w-]+\s){{0,2}}){re.escape(unit)}\b", question, re.IGNORECASE)
-        unit_terms = set(terms(f"{unit} {_singular(unit)} {_UNIT_SYMBOLS.get(unit.lower(), '')} "
-                               f"{modifiers.group(1) if modifiers else ''}"))
-        row = text.lstrip().startswith("|") and unit_terms & set(terms(text))  # "| Adjustable shelf | 3 |"
-        found = [m for m in found if row or unit_terms & set(terms(" ".join(text[m.start() :].split()[:4])))
+        noun_terms = set(terms(f"{unit} {_singular(unit)} {_UNIT_SYMBOLS.get(unit.lower(), '')}"))
+        unit_terms = noun_terms | set(terms(modifiers.group(1) if modifiers else ""))
+        found = [m for m in found if "%" not in m.group() and not re.match(r"\s?(?:%|per ?cent)", text[m.end() :])]  # a count
+        named = [m for m in found if unit_terms & set(terms(" ".join([m.group(), *text[m.end() :].split()[:3]])))
                  or unit_terms & set(terms(_label(text, m.start())))]  # "Beds: 42 in dormitories"
+        row = text.lstrip().startswith("|") and noun_terms & set(terms(text))  # "| Adjustable shelf | 3 |"
+        found = named or (found if row else [])
     return nearest(found, text, question).group().strip() if found else ""
 
 

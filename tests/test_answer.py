@@ -361,6 +361,13 @@ def test_heldout_sets_are_not_worse_than_measured(real_assistant, name):
     ("quantity", "The car park has 60 spaces and 4 blue-badge bays.", "How many disabled parking bays are there?", "4"),
     ("quantity", "| D | Adjustable shelf | 3 |", "How many adjustable shelves come in the box?", "3"),
     ("quantity", "| Energy | 168 kcal |", "How many calories are in a slice?", "168 kcal"),
+    ("quantity", "| Energy | 598 kJ / 143 kcal | 32% |", "How many calories are in the pack?", "143 kcal"),
+    ("quantity", "| Marchetti Ox | Beefsteak | 85 |", "How many Marchetti Ox plants fit in a bag?", ""),  # not a name
+    ("quantity", "68% of our visitors now arrive on phones.", "How many visitors does the site get?", ""),  # a share
+    ("quantity", "No more than two missing receipt declarations will be accepted.",
+     "How many lost-receipt declarations can I make?", "more than two"),
+    ("quantity", "Young leave the nest at 11–12 days old.", "How old are the chicks when they fledge?", "11–12 days old"),
+    ("quantity", "Forty-two miles in a little under two hours!", "How far was the railway journey?", "Forty-two miles"),
     ("quantity", "The council has 19 members.", "How many council seats does the Civic Alliance hold now?", ""),
     ("quantity", "Check the pressure every two weeks.", "How often should I check the tyre pressure?", "every two weeks"),
     ("quantity", "Batch mode flushes every 200 ms.", "How often does batch mode flush?", "every 200 ms"),

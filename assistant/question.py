@@ -167,7 +167,8 @@ _OPENING_WORDS = {"since", "within", "along", "alongside", "without", "once", "s
                   "so", "also", *_I_CONTRACTIONS}
 # never a name by itself: a weekday or month (values.DAYS, MONTHS' full names; not "May", also a name) is a
 # date; "I'm" anywhere
-_NOT_ENTITIES = ({w.lower() for w in f"{DAYS}|{MONTHS}".split("|") if w.isalpha()} - {"may"}) | _I_CONTRACTIONS | {"ok", "okay"}
+_NOT_ENTITIES = (({w.lower() for w in f"{DAYS}|{MONTHS}".split("|") if w.isalpha()} - {"may"}) | _I_CONTRACTIONS
+                 | {"ok", "okay"})  # "Is it OK to ...": a word, not a name
 
 
 def _opens_only(word: str) -> bool:

@@ -102,7 +102,8 @@ MONEY_WORDS = {"money", "cash", "funding", "funds", "aid", "capital", "assets", 
                "fees", "charge", "salary", "pay", "budget", "fine", "spend", "worth"}
 # a file or folder path, a URL, a command-line flag
 PATH = re.compile(r"(?<![\w/])(?:~?/|[A-Z]:\\|\./|\.\./)[\w.\-/\\~]+|\bhttps?://\S+[\w/]|`[^`\n]{2,80}`")
-# a web address without its scheme ("portal.example.com/downloads"), or a menu path ("Settings → Export → Delimiter")
+# a web address without its scheme ("portal.example.com/downloads"), or a menu path
+# ("Settings → Export → Delimiter")
 _WEB_OR_MENU = re.compile(r"(?<![@\w.])(?:[a-z0-9-]+\.)+(?:com|org|net|gov|edu|io|co|uk|de|fr|eu|info|example)\b"
                           r"(?:/[\w./%-]*[\w/])?(?![@\w])"
                           r"|\b[A-Z][\w ]{0,30}?(?:\s?(?:→|->|>)\s?[A-Z][\w ]{0,30}?\b)+")
@@ -121,15 +122,16 @@ _ROOM = re.compile(r"\b(?:Room|Hall|Gallery|Floor|Level|Suite|Building|Gate|Plat
                    r"(?i:room|gate|platform|terminal))\s[\dA-Z][\w.-]*(?<!\.)"
                    r"|\b\d+\s(?:[A-Z][\w’'-]+\s){1,3}(?:Street|St\.|Road|Rd\.|Avenue|Ave\.|Lane|Way|Square|Place|"
                    r"Drive|Boulevard|Quay|Row|Wharf|Close|Court|Crescent|Terrace|Hill|Green|Parade|Walk|Gardens|Mews)\b")
-_FLOOR = re.compile(r"\b(?:(?:ground|first|second|third|fourth|fifth|top|upper|lower|basement|\d{1,2}(?:st|nd|rd|th))\s"
-                    r"(?:floor|storey|story|level|deck)|(?:north|south|east|west|new|old|main)\s(?:wing|annexe|annex))\b"
-                    r"(?:,?\s(?:(?:north|south|east|west|new|old|main)\s(?:wing|annexe|annex)|(?:ground|first|second|"
-                    r"third|top|upper|lower)\s(?:floor|level)))?", re.IGNORECASE)
+_STOREY = (r"(?:ground|first|second|third|fourth|fifth|top|upper|lower|basement|\d{1,2}(?:st|nd|rd|th))"
+           r"\s(?:floor|storey|level)")
+_WING = r"(?:north|south|east|west|new|old|main)\s(?:wing|annexe|annex)"
+# "second floor, east wing"
+_FLOOR = re.compile(rf"\b(?:{_STOREY}|{_WING})\b(?:,?\s(?:{_WING}|{_STOREY}))?", re.IGNORECASE)
 # what answers "how far", "how tall", "how heavy", "how hot", "how fast", "how old" (question._MEASURES)
 UNIT_CLASSES = {
     "distance": re.compile(r"\b(?:\d[\d,.]*\s?|(?:" + NUMBER_WORDS + r")(?:-(?:" + NUMBER_WORDS + r"))?\s)"
-                           r"(?:mm|cm|m|km|mi|(?:nautical )?miles?|(?:kilo|centi|milli)?met(?:er|re)s?|yards?|feet|ft)\b",
-                           re.IGNORECASE),
+                           r"(?:mm|cm|m|km|mi|(?:nautical )?miles?|(?:kilo|centi|milli)?met(?:er|re)s?|yards?|"
+                           r"feet|ft)\b", re.IGNORECASE),
     "size": _LENGTH,
     # unit symbols in their case ("4G" is no weight), words in any case
     "weight": re.compile(r"\b\d[\d,.]*\s?(?:mg|g|kg|Kg|KG|t|(?i:lbs?|oz|(?:kilo|milli)?grams?|tonnes?|tons?|pounds?|"
@@ -234,7 +236,8 @@ def _quantity(text: str, question: str, unit: str, new) -> str:
         modifiers = re.search(rf"\bhow many\s+((?:[\w-]+\s){{0,2}}){re.escape(unit)}\b", question, re.IGNORECASE)
         noun_terms = set(terms(f"{unit} {_singular(unit)} {_UNIT_SYMBOLS.get(unit.lower(), '')}"))
         unit_terms = noun_terms | set(terms(modifiers.group(1) if modifiers else ""))
-        found = [m for m in found if "%" not in m.group() and not re.match(r"\s?(?:%|per ?cent)", text[m.end() :])]  # a count
+        found = [m for m in found  # a count, not a share
+                 if "%" not in m.group() and not re.match(r"\s?(?:%|per ?cent)", text[m.end() :])]
         named = [m for m in found if unit_terms & set(terms(" ".join([m.group(), *text[m.end() :].split()[:3]])))
                  or unit_terms & set(terms(_label(text, m.start())))]  # "Beds: 42 in dormitories"
         row = text.lstrip().startswith("|") and noun_terms & set(terms(text))  # "| Adjustable shelf | 3 |"
@@ -255,10 +258,12 @@ _UNIT_SYMBOLS = {"kilos": "kg", "kilograms": "kg", "grams": "g", "tonnes": "t", 
                  "kilometres": "km", "kilometers": "km", "centimetres": "cm", "centimeters": "cm", "millimetres": "mm",
                  "millimeters": "mm", "miles": "mi", "litres": "l", "liters": "l", "millilitres": "ml",
                  "milliliters": "ml", "hours": "h hr hrs", "minutes": "min mins", "seconds": "s sec secs",
-                 "pounds": "lb lbs £", "ounces": "oz", "feet": "ft", "inches": "in", "watts": "w", "volts": "v", "calories": "kcal cal", "kilocalories": "kcal"}
+                 "pounds": "lb lbs £", "ounces": "oz", "feet": "ft", "inches": "in", "watts": "w", "volts": "v",
+                 "calories": "kcal cal", "kilocalories": "kcal"}
 FREQUENCY = re.compile(
     r"\b(?:every|each)\s(?:other\s|second\s|\d+\s?|few\s|couple of\s)?(?:(?:" + NUMBER_WORDS + r")\s)?"
-    r"(?:days?|weeks?|fortnights?|months?|years?|hours?|minutes?|seconds?|ms|milliseconds|morning|evening|night|weekday|weekend|"
+    r"(?:days?|weeks?|fortnights?|months?|years?|hours?|minutes?|seconds?|ms|milliseconds|morning|evening|night|"
+    r"weekday|weekend|"
     + DAYS + r"|season|term|quarter|decade)s?\b"
     r"|\b(?:once|twice|three times|\d+\s?times|(?:" + NUMBER_WORDS + r")\stimes)\s(?:a|an|per|each|every)\s\w+"
     r"|\b(?:daily|weekly|fortnightly|monthly|quarterly|yearly|annually|annual|hourly|nightly|biennial|triennial|"

@@ -564,6 +564,7 @@ def compose(question: Question, hits: list[Hit], previous_answer: str = "", cach
         missing = [name for name in missing if not _named_alike(name, hits, cache)]
     opening = question.text.split()[0] if question.text.split() else ""
     missing = [name for name in missing if name != opening]  # may be capitalised only for opening it ("Wann wurde ...?")
+    missing = [name for name in missing if not spelled_out(name, [_about(h) for h in hits])]
     if missing:  # a name the passages never mention, nor one that means nearly the same
         return abstain(query, hits, f"they never mention {', '.join(missing)}")
     reader = reader if m.weights.get("reader") else None  # hand weights do not use it
@@ -797,6 +798,22 @@ def _neighbour(table: dict[tuple[str, int], T], doc: str, offset: int, step: int
         if (doc, offset + step * gap) in table:
             return table[(doc, offset + step * gap)]
     return None
+
+
+_CONNECTOR = r"\s+(?:(?:of|and|for|the|&)\s+)*"  # between the words of a name written out
+
+
+def spelled_out(name: str, texts: list[str]) -> bool:
+    """Whether an initialism of the question ("TA", "SLA", "PMs", "IE11") is written out in the texts
+    ("teaching assistant", "service level agreement", "project managers", "Internet Explorer 11"): words
+    of 4 letters or more, not stopwords, with the initials in order ("of", "and", "the" may come between)."""
+    m = re.fullmatch(r"([A-Z]{2,5})s?(\d*)", name)
+    if not m:
+        return False
+    spelled = _CONNECTOR.join(rf"{c}[a-z’'-]{{3,}}" for c in m.group(1).lower())
+    pattern = re.compile(rf"\b{spelled}\b", re.IGNORECASE)
+    return any(not set(words(found.group())) & STOPWORDS - {"of", "and", "for", "the"}
+               for text in texts for found in pattern.finditer(text))
 
 
 def _named_alike(name: str, hits: list[Hit], cache: VectorCache) -> bool:

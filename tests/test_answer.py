@@ -754,3 +754,17 @@ def test_an_answer_less_sure_than_the_fitted_even_odds_comes_with_a_note():
     assert sure.note == "" and unsure.note == answerer.UNSURE
     assert "(the documents may not answer this" in cli.format_answer(unsure)
     assert answerer.UNSURE not in cli.format_answer(sure)
+
+
+@pytest.mark.parametrize("name, text, written_out", [
+    ("TA", "Your teaching assistant for group 2 is Dr Lee.", True),
+    ("ICE", "He joined the Institution of Civil Engineers in 1851.", True),
+    ("PMs", "All project managers get the new phone.", True),
+    ("IE11", "Support for Internet Explorer 11 was dropped.", True),
+    ("GM", "Take a good map with you.", False),  # short words are no name written out
+    ("TA", "Take all of it.", False),
+    ("Spain", "The policy covers travel in Europe.", False),  # not an initialism
+])
+def test_an_initialism_counts_as_mentioned_where_it_is_written_out(name, text, written_out):
+    """"Who's the TA for group 2?" abstained with "they never mention TA" beside "teaching assistant"."""
+    assert answerer.spelled_out(name, [text]) == written_out

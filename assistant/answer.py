@@ -281,6 +281,22 @@ def table_cell(row: str, header: list[str], question: str) -> tuple[str, str]:
     return (header[max(named)[1]], cells[max(named)[1]]) if named else ("", "")
 
 
+# the header words of a column that holds what a question of this kind asks for, whatever it names
+_KIND_COLUMNS = {"where": {"venue", "location", "place", "address", "where", "room", "site"}}
+
+
+def kind_column(row: str, header: list[str], kind: str) -> str:
+    """The cell of a row under the one column whose header says it holds what the question's kind asks
+    for ("Where are we playing Pellow Vale?": the "Venue" cell), when it holds words; "" otherwise."""
+    wanted = _KIND_COLUMNS.get(kind, set())
+    columns = [j for j, h in enumerate(header) if j > 0 and set(words(h)) & wanted]
+    cells = _cells(row)
+    if len(columns) != 1 or columns[0] >= len(cells) or cells == header:
+        return ""
+    cell = cells[columns[0]]
+    return cell if re.search(r"[^\W\d_]{3}", cell) and cell.upper() not in {"TBC", "TBA", "N/A"} else ""
+
+
 def labelled_row(row: str, header: list[str]) -> str:
     """A table row with each cell under its column's header, as a reader can take it in without the
     table: "| Price | £59 | £129 |" under "| | TC-8 | TC-8 Pro |" -> "Price; TC-8: £59; TC-8 Pro: £129"."""
@@ -397,8 +413,11 @@ def candidates(question: Question, hits: list[Hit], cache: VectorCache | None = 
             value = ""
             header = header_of(text, hit.doc, s.start, headers)
             column, cell = table_cell(text, header, question.text)
+            kind_cell = "" if cell else kind_column(text, header, question.kind)
             if question.kind in VALUE_KINDS:
-                if cell:  # the column the question names: its header says what the row's value is about
+                if kind_cell:  # "Where are we playing?": the row's "Venue" cell is the place
+                    value = kind_cell
+                elif cell:  # the column the question names: its header says what the row's value is about
                     value = find(question.kind, cell, question.text, question.unit)
                     if not value:  # the row's first cell says what the value counts ("How many programmes
                         # ...?": "| Max. programmes | 4 | 12 |"), as a label does ("Beds: 42")

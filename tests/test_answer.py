@@ -768,3 +768,19 @@ def test_an_answer_less_sure_than_the_fitted_even_odds_comes_with_a_note():
 def test_an_initialism_counts_as_mentioned_where_it_is_written_out(name, text, written_out):
     """"Who's the TA for group 2?" abstained with "they never mention TA" beside "teaching assistant"."""
     assert answerer.spelled_out(name, [text]) == written_out
+
+
+def test_a_where_question_reads_the_venue_column_it_does_not_name():
+    """"Where are we playing Pellow Vale?" names no column; the row's place is under "Venue" (before, the
+    row gave no place, and the question abstained with "no place for it")."""
+    text = ("| Date | Opponent | Venue | Start |\n|---|---|---|---|\n"
+            "| Sat 7 March | Pellow Vale Panthers | Pellow Vale School, Court 1 | 12:00 |\n"
+            "| Sat 14 March | Ferry Lane | TBC | 10:00 |\n")
+    hit = Hit("fixtures.md", 0, len(text), text, 1.0, 1, 0, len(text), text,
+              tuple(Sentence(s.start, s.end, 1.0) for s in corpus.sentences(text)))
+    values_of = {c.text.split(" | ")[1]: c.value
+                 for c in answerer.candidates(questions.analyse("Where are we playing Pellow Vale?"), [hit])
+                 if c.text.startswith("| Sat")}
+    assert values_of == {"Pellow Vale Panthers": "Pellow Vale School, Court 1", "Ferry Lane": ""}  # not "TBC"
+    assert answerer.kind_column("| Sat 7 March | Pellow Vale Panthers | Pellow Vale School, Court 1 | 12:00 |",
+                                ["Date", "Opponent", "Venue", "Start"], "who") == ""

@@ -578,12 +578,13 @@ def compose(question: Question, hits: list[Hit], previous_answer: str = "", cach
     query = question.query
     if not hits:
         return abstain(query, hits, "nothing in the documents matches it")
-    missing = missing_entities(question.entities, [_about(h) for h in hits])
+    about = [_about(h) for h in hits]
+    missing = missing_entities(question.entities, about)
     if missing and cache is not None:
         missing = [name for name in missing if not _named_alike(name, hits, cache)]
     opening = question.text.split()[0] if question.text.split() else ""
     missing = [name for name in missing if name != opening]  # may be capitalised only for opening it ("Wann wurde ...?")
-    missing = [name for name in missing if not spelled_out(name, [_about(h) for h in hits])]
+    missing = [name for name in missing if not spelled_out(name, about)]
     if missing:  # a name the passages never mention, nor one that means nearly the same
         return abstain(query, hits, f"they never mention {', '.join(missing)}")
     reader = reader if m.weights.get("reader") else None  # hand weights do not use it
@@ -706,22 +707,17 @@ def _steps(best: Candidate, by_start: dict[tuple[str, int], Candidate],
             break  # not retrieved, or another list
         earlier.insert(0, replace(before, value=""))
         current, number = before, _item_number(before)
-    return earlier + _run(by_start, best, 1, _is_step, MAX_STEPS - 1 - len(earlier))
+    return earlier + _run(by_start, best, 1, lambda _, c: _is_step(c), MAX_STEPS - 1 - len(earlier))
 
 
 def _rest_of_paragraph(best: Candidate, by_start: dict[tuple[str, int], Candidate], room: int) -> list[Candidate]:
     """The retrieved sentences after `best` in its paragraph, in order (at most `room`); a heading or
     a list item ends it."""
-    out: list[Candidate] = []
-    current = best
-    while len(out) < room:
-        nxt = _neighbour(by_start, current.hit.doc, current.sentence.end, 1)
-        if (nxt is None or not _same_paragraph(current, nxt) or _is_item(nxt) or is_heading(nxt.text)
-                or nxt.features[FEATURES.index("heading")]):
-            break
-        out.append(replace(nxt, value=""))
-        current = nxt
-    return out
+    def goes_on(current: Candidate, c: Candidate) -> bool:
+        return (_same_paragraph(current, c) and not _is_item(c) and not is_heading(c.text)
+                and not c.features[FEATURES.index("heading")])
+
+    return _run(by_start, best, 1, goes_on, room)
 
 
 def _is_step(c: Candidate) -> bool:
@@ -741,20 +737,21 @@ def _list_around(best: Candidate, by_start: dict[tuple[str, int], Candidate],
     MAX_STEPS in all)."""
     if not _is_item(best) or not _introduced(best.hit.text, best.sentence.start - best.hit.start):
         return []
-    before = _run(by_end, best, -1, _is_item, MAX_STEPS - 1)
-    return before + _run(by_start, best, 1, _is_item, MAX_STEPS - 1 - len(before))
+    before = _run(by_end, best, -1, lambda _, c: _is_item(c), MAX_STEPS - 1)
+    return before + _run(by_start, best, 1, lambda _, c: _is_item(c), MAX_STEPS - 1 - len(before))
 
 
-def _run(table: dict[tuple[str, int], Candidate], best: Candidate, step: int, belongs: Callable[[Candidate], bool],
-         room: int) -> list[Candidate]:
+def _run(table: dict[tuple[str, int], Candidate], best: Candidate, step: int,
+         belongs: Callable[[Candidate, Candidate], bool], room: int) -> list[Candidate]:
     """The retrieved sentences next to `best` in its document, one after another before it (step -1,
-    `table` keyed by end) or after it (step 1, keyed by start), while `belongs`; at most `room`."""
+    `table` keyed by end) or after it (step 1, keyed by start), while `belongs(the one before, it)`; at
+    most `room`."""
     out: list[Candidate] = []
     current = best
     while len(out) < room:
         at = current.sentence.start if step < 0 else current.sentence.end
         nxt = _neighbour(table, current.hit.doc, at, step)
-        if nxt is None or not belongs(nxt):
+        if nxt is None or not belongs(current, nxt):
             break
         out.append(replace(nxt, value=""))
         current = nxt

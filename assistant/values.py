@@ -83,6 +83,7 @@ DURATION = re.compile(
     r"|\b(?:until|by)\s(?:Christmas|the end of \w+|next \w+|" + MONTHS + r"|" + DAYS + r")\b",
     re.IGNORECASE,
 )
+_HAS_NUMBER = re.compile(r"\d|" + NUMBER_WORDS, re.IGNORECASE)  # in digits or in words ("eleven minutes")
 _SOON = re.compile(r"\b(?:within|in|after|by the end of|no later than)\s(?:(?:a|an|one|the)\s)?(?:" + DURATION.pattern
                    + r"|(?:day|week|month)\s\d+\b|(?:hour|day|week|month|year)\b)", re.IGNORECASE)
 _LENGTH_UNITS = (r"mm|cm|m|km|ft|yd|mi|millimet(?:er|re)s?|centimet(?:er|re)s?|met(?:er|re)s?|"
@@ -173,8 +174,7 @@ def find(kind: str, text: str, question: str, unit: str = "") -> str:
     if kind == "quantity" and unit in UNIT_CLASSES:  # "how heavy": a weight, not "3.5 litre"
         found = [m for m in UNIT_CLASSES[unit].finditer(text) if new(m.group())]
         if not found and unit == "speed":  # "How fast was the page updated?": how soon ("within 11 minutes")
-            found = [m for m in DURATION.finditer(text) if new(m.group()) and re.search(r"\d|" + NUMBER_WORDS, m.group(),
-                                                                                      re.IGNORECASE)]
+            found = [m for m in DURATION.finditer(text) if new(m.group()) and _HAS_NUMBER.search(m.group())]
         return nearest(found, text, question).group().strip() if found else ""
     if kind == "quantity":
         return _quantity(text, question, unit, new)
@@ -184,7 +184,7 @@ def find(kind: str, text: str, question: str, unit: str = "") -> str:
     if kind == "duration":
         found = [m.group().strip() for m in DURATION.finditer(text) if new(m.group())]
         if unit == "elapsed":  # "how long has it been ...": a length of time, not a deadline ("by Christmas")
-            found = [f for f in found if re.search(r"\d|" + NUMBER_WORDS, f, re.IGNORECASE)]
+            found = [f for f in found if _HAS_NUMBER.search(f)]
         if not found and unit != "elapsed":  # "how long is the blade?": a length
             found = [m.group() for m in _LENGTH.finditer(text) if new(m.group())]
         return found[0] if found else ""
@@ -319,10 +319,10 @@ def _place(kind: str, text: str, question: str, new) -> str:
                    or (m.group().isupper() and re.match(r"\s*—", text[m.end() :]) and not text[: m.start()].strip()))]
     if kind == "entity":
         return nearest(places, text, question).group().strip() if places else ""
-    found = places + [m for m in _VENUE.finditer(text) if new(m.group())] + \
-        [m for m in _ROOM.finditer(text) if new(m.group())] + [m for m in _FLOOR.finditer(text) if new(m.group())] + \
-        [m for m in PATH.finditer(text) if m.group().strip("`") not in question] + \
-        [m for m in _WEB_OR_MENU.finditer(text) if new(m.group())]  # "`~/.cache/quarry/`" for Quarry's cache
+    # a path may repeat a word of the question ("`~/.cache/quarry/`" for Quarry's cache), not the whole path
+    found = (places + [m for pattern in (_VENUE, _ROOM, _FLOOR) for m in pattern.finditer(text) if new(m.group())]
+             + [m for m in PATH.finditer(text) if m.group().strip("`") not in question]
+             + [m for m in _WEB_OR_MENU.finditer(text) if new(m.group())])
     if not found:  # where a thing is kept: "in the glovebox", "on the hook inside the shed door"
         found = [m for m in _SPOT.finditer(text) if new(m.group()) and m.group().split()[-1].lower() not in _NOT_SPOTS]
     return nearest(found, text, question).group().strip() if found else ""

@@ -27,7 +27,8 @@ from .index import TITLE_JOIN
 from .lexical import STOPWORDS, Lexicon, Vocabulary, terms, words
 from .question import missing_entities
 from .types import UNSURE, Answer, Hit, Question, Sentence
-from .values import NAME, QUOTE, SPEECH, TITLES, VALUE_KINDS, find, has_unit, is_name
+from .values import (NAME, PLACE_LABELS, QUOTE, SPEECH, TITLES, VALUE_KINDS, find, has_unit, is_name,
+                     says_something)
 
 if TYPE_CHECKING:
     from .reader import Reader
@@ -282,7 +283,7 @@ def table_cell(row: str, header: list[str], question: str) -> tuple[str, str]:
 
 
 # the header words of a column that holds what a question of this kind asks for, whatever it names
-_KIND_COLUMNS = {"where": {"venue", "location", "place", "address", "where", "room", "site"}}
+_KIND_COLUMNS = {"where": PLACE_LABELS}
 
 
 def kind_column(row: str, header: list[str], kind: str) -> str:
@@ -294,7 +295,7 @@ def kind_column(row: str, header: list[str], kind: str) -> str:
     if len(columns) != 1 or columns[0] >= len(cells) or cells == header:
         return ""
     cell = cells[columns[0]]
-    return cell if re.search(r"[^\W\d_]{3}", cell) and cell.upper() not in {"TBC", "TBA", "N/A"} else ""
+    return cell if says_something(cell) else ""
 
 
 def labelled_row(row: str, header: list[str]) -> str:

@@ -227,8 +227,13 @@ def read_document(seeds: Path, doc: str, max_bytes: int = 1 << 62) -> Document:
 # ---------------------------------------------------------------------------------------------------
 # Sentences
 
+# titles written before a name with a period ("Cllr. Marguerite de Souza-Platt", "Ing. Mirjam ter Horst"):
+# never a sentence's end (values.TITLED_NAME reads the name after them)
+HONORIFICS = ("Mr", "Mrs", "Ms", "Mx", "Dr", "Prof", "Rev", "Revd", "Hon", "Cllr", "Ing", "Fr", "Mme", "Mlle",
+              "Messrs", "Insp", "Supt", "Cmdr", "Cdr", "Maj", "Cpl", "Pte", "Lieut", "Brig", "Adm")
 _ABBREVIATIONS = {
-    "mr", "mrs", "ms", "dr", "prof", "st", "jr", "sr", "vs", "etc", "e.g", "i.e", "no", "fig", "gen",
+    *(h.lower() for h in HONORIFICS),
+    "st", "jr", "sr", "vs", "etc", "e.g", "i.e", "no", "fig", "gen",
     "gov", "sen", "rep", "inc", "ltd", "co", "corp", "jan", "feb", "mar", "apr", "jun", "jul", "aug",
     "sep", "sept", "oct", "nov", "dec", "approx", "dept", "est", "col", "lt", "sgt", "capt", "cf", "al",
     "u.s", "u.k", "u.n", "e.u", "a.m", "p.m", "ext", "tel", "vol", "pp", "nos", "ca",

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 # sentence; 10: "ext.", "tel.", "vol.", "pp.", "nos.", "ca." end no sentence ("ext. 6100"); 11: a passage splits
 # again into the document's own sentences (corpus._line_whole); 12: a numbered list run into one paragraph
 # splits at its items ("To book: 1. Open the app. 2. Choose a slot."), not after each item's number
-SPLITTER_VERSION = 12
+SPLITTER_VERSION = 13
 TITLE_VERSION = 1  # how a passage's title is chosen and joined to its text (titles_of, embedded_text)
 SENTENCE_VERSION = 1  # how sentence vectors are made (embed.pool_spans)
 EMBED_CHUNK = 256  # texts per encode call: the granularity of progress reports

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from .corpus import HONORIFICS
 from .lexical import related, terms, words
 
 NUMBER_WORDS = (
@@ -61,9 +62,11 @@ _UNIT = (r"%|°\s?[CF]\b|per\s?cent\b|percent\b|(?:billion|million|thousand|tril
          r"dpi|rpm|mph|km/h|m/s|g|m|l|L|W|V)\b"
          r"|(?:years?|months?|weeks?|days?|hours?|minutes?|seconds?|decades?|centuries|nights?|"
          r"(?:milli|centi|kilo)?met(?:er|re)s?|(?:milli|kilo)?grams?|kilos?|(?:milli)?lit(?:er|re)s?|"
+         r"(?:square|cubic)\s(?:(?:milli|centi|kilo)?met(?:er|re)s?|feet|foot|yards?|miles?|inch(?:es)?)|"
+         r"hectares?|acres?|tonnes?|tons?|gallons?|pints?|barrels?|"
          r"tablespoons?|teaspoons?|cups?|pounds?|ounces?|inch(?:es)?|feet|foot|yards?|miles?|degrees?|"
          r"calories|kcal|watts?|volts?|" + _MONEY_NAMES + r"|pages?|words?|"
-         r"storeys?|stories|floors?|seats?|rooms?|beds?|times)\b")
+         r"storeys?|stories|floors?|seats?|rooms?|beds?|times)\b|(?:mm|cm|m|km)[²³](?!\w)")
 _RANGE = r"(?:\s?[–-]\s?|\s(?:to|or)\s)"  # "12–14", "12 to 14", "2 or 3"
 QUANTITY = re.compile(
     rf"(?:(?:{_CURRENCY_SIGN})\s?)?\b\d[\d,.]*(?<![,.])(?:{_RANGE}\d[\d,.]*(?<![,.]))?(?:\s?(?:{_UNIT}))?"
@@ -93,7 +96,7 @@ NAME_WORD = r"(?:[A-Z][\w’'\-]*[a-z][\w’'\-]*|[A-Z]\.(?:[A-Z]\.)+|[A-Z]+-?\d
 _PARTICLE = r"(?:von|van|der|den|de|del|della|di|da|du|dos|le|la|al|el|bin|ibn|ter|ten|y|of)"
 NAME = re.compile(NAME_WORD + r"(?:\s(?:" + _PARTICLE + r"\s)*" + NAME_WORD + r")*")
 # a person's name with the title before it: "Mr. Gareth Llewellyn-Price", not "Mr" alone
-TITLED_NAME = re.compile(r"(?:\b(?:Mr|Mrs|Ms|Mx|Dr|Prof|Rev)\.\s)?" + NAME.pattern)
+TITLED_NAME = re.compile(rf"(?:\b(?:{'|'.join(HONORIFICS)})\.\s)?" + NAME.pattern)
 TITLES = {"president", "chancellor", "minister", "prime", "secretary", "senator", "king", "queen", "official",
           "leader", "dictator"}
 QUOTE = re.compile(r"[“”\"]")
@@ -306,9 +309,26 @@ _REGION_ADJECTIVE = (r"(?:north|south|east|west|central|upper|lower|coastal|inla
                      r"western|north-eastern|north-western|south-eastern|south-western)")
 
 
+# the words of a label or a column header that say a place follows ("Venue: ...", "| Location |")
+PLACE_LABELS = {"venue", "location", "place", "address", "where", "room", "site"}
+# "Place: The Old Tannery, Mill Street", "**Location:** Room 2.14": the value of a labelled line
+_LABELLED = re.compile(r"(?:^|\|)[\s*•\-]*(?P<label>[A-Za-z][\w ]{0,30}?)\**:\**[ \t]*(?P<value>[^\n|]+)",
+                       re.MULTILINE)
+
+
+def says_something(value: str) -> bool:
+    """A label's or a cell's value holds words, not a placeholder ("TBC", "N/A") or a bare number."""
+    return re.search(r"[^\W\d_]{3}", value) is not None and value.upper() not in {"TBC", "TBA", "N/A"}
+
+
 def _place(kind: str, text: str, question: str, new) -> str:
-    """A town or place: a name after a place preposition, a dateline ("BERLIN —"), a venue, a room or
-    an address; in technical text a path."""
+    """A town or place: the value of a line labelled as one ("Venue: ..."), a name after a place
+    preposition, a dateline ("BERLIN —"), a venue, a room or an address; in technical text a path."""
+    labelled = [m.group("value").strip(" *.") for m in _LABELLED.finditer(text)
+                if words(m.group("label"))[-1:] and words(m.group("label"))[-1].lower() in PLACE_LABELS
+                and says_something(m.group("value").strip(" *.")) and new(m.group("value"))]
+    if kind == "where" and labelled:
+        return labelled[0]
     places = [m for m in NAME.finditer(text) if new(m.group())
               and ((is_name(m, text, "where")
                     and re.search(rf"\b{_PLACE_PREP}\s(?:an?\s|the\s|\d+[a-z]?\s)?(?:{_REGION_ADJECTIVE}\s)?"

@@ -198,6 +198,8 @@ def test_quotations_and_attributions(text, expected):
         "Prices rose by 2.4 percent in the U.S.-led markets.",
         "- Building manager: Mr. Gareth Llewellyn-Price, ext. 6100 (mobile 07700 900123).",
         "See vol. 2, pp. 14-19, or call tel. 01632 770 215.",
+        "Presented by Cllr. Marguerite de Souza-Platt and reviewed by Ing. Mirjam ter Horst-Vaals.",
+        "The Revd. Thomas Hale and Fr. Brendan Kinsella led the service.",
     ],
 )
 def test_abbreviations_initials_and_decimals_do_not_split(text):

@@ -67,6 +67,22 @@ OBSERVATORY = "The Quillon Observatory was founded in 1881 by the astronomer Mar
     ("- Building manager: Mr. Gareth Llewellyn-Price, ext. 6100", "Who is the building manager?",
      "Mr. Gareth Llewellyn-Price"),
     ("Minor surgery: Wednesday afternoons with Dr. Felix Obuya.", "Who does the minor surgery?", "Dr. Felix Obuya"),
+    ("Technical contact: Ing. Ximena Aldao-Ferrer.", "Who is the technical contact?", "Ing. Ximena Aldao-Ferrer"),
+    ("Presented by Cllr. Marguerite de Souza-Platt, Cabinet Member for Finance.", "Who presented the budget?",
+     "Cllr. Marguerite de Souza-Platt"),
+    # "how much X": areas, volumes and masses count as amounts ("1,200 hectares", not no value)
+    ("At low water, about 1,200 hectares of mud and sand are exposed.", "How much mudflat is uncovered?",
+     "1,200 hectares"),
+    ("Three rock-cut cisterns held a combined 410 cubic metres of water.", "How much water could they hold?",
+     "410 cubic metres"),
+    ("In all, 96 tonnes of food were distributed by 3 hubs.", "How much food was given out?", "96 tonnes"),
+    ("The hall has 240 m² of floor space.", "How much floor space is there?", "240 m²"),
+    # the value of a line labelled as a place answers "where"
+    ("Place: Tregenza-Holt's workshop, The Old Tannery, Mill Street, Kestlebridge", "Where was the interview done?",
+     "Tregenza-Holt's workshop, The Old Tannery, Mill Street, Kestlebridge"),
+    ("- **Location:** Room 2.14, Hartwell Building", "Where is the lab?", "Room 2.14, Hartwell Building"),
+    ("Venue: TBC", "Where is the final?", ""),  # a placeholder is no place
+    ("**Session:** Friday 14 February 2025", "Where was the session held?", ""),  # a label that names no place
 ])
 def test_values_of_many_forms(sentence, question, value):
     asked = questions.analyse(question)

@@ -183,8 +183,10 @@ def is_heading(text: str, document_start: bool = False) -> bool:
         rest = _LIST_ITEM.sub("", line, count=1).strip()
         if re.fullmatch(r"(\*\*|__)[^*_]+\1", rest):
             return True
-        # a numbered section's heading ("8. Error codes") or a step ("1. Mix the flour."), by its words
-        return bool(re.match(r"\s*\d{1,2}\.\s", line) and rest and not _LIST_ITEM.match(rest) and is_heading(rest))
+        # a numbered section's heading ("8. Error codes") or a step ("1. Mix the flour."), by its words;
+        # an item that opens in lower case goes on from the line that introduces it ("1. black, tarry stools")
+        return bool(re.match(r"\s*\d{1,2}\.\s", line) and rest and not rest[0].islower()
+                    and not _LIST_ITEM.match(rest) and is_heading(rest))
     if core.startswith("|"):  # a table row of labels: no cell holds a figure
         return not any(re.match(r"[€$£¥]?\s?[-+]?\d", cell.strip()) for cell in core.split("|"))
     letters = [c for c in core if c.isalpha()]
@@ -653,12 +655,16 @@ def compose(question: Question, hits: list[Hit], previous_answer: str = "", cach
                     and not is_heading(after.text, False))
         # "... use the snapshot command:" comes with what it introduces, a block of code with its lead-in
         introduces = ((c is best or any(c is p for p in paragraph)) and after is not None
-                      and c.text.rstrip().endswith(":") and not is_heading(after.text))
+                      and c.text.rstrip(" *_").endswith(":") and not is_heading(after.text))
         introduced = (c is best and before is not None and _is_code(c.text)
                       and (before.text.rstrip().endswith(":") or bool(_LIST_ITEM.match(before.text))))
         for extra, wanted in ((before, _continues_quote(c.text) or introduced), (after, goes_on or explains or introduces)):
             if extra and wanted and len(chosen) < MAX_STEPS and not any(_overlaps(extra, o) for o in chosen):
                 chosen.append(replace(extra, value=""))
+        if introduces and after is not None and _is_item(after):
+            # "Stop taking it and see a doctor at once if you notice:" is answered by the list it opens
+            chosen += [i for i in _run(by_start, after, 1, lambda _, x: _is_item(x), MAX_STEPS - len(chosen))
+                       if not any(_overlaps(i, o) for o in chosen)]
     chosen.sort(key=lambda c: (c.hit.doc, c.sentence.start))
     citations = [cite(c) for c in chosen]
     parts = []

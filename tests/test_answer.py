@@ -588,6 +588,7 @@ def test_a_heading_answers_only_with_the_date_or_number_it_holds():
     ("8. Error codes", True), ("3. PURCHASE OF A NEW BOAT", True), ("2. **Install the server.**", True),
     ("1. Make sure you are running Python 3.10 or later.", False), ("- Camera with strap", False),
     ("3. Replace `len(table)` with `table.count()`.", False),
+    ("1. black, tarry stools or vomiting blood", False),  # opens in lower case: goes on from its lead-in
 ])
 def test_a_numbered_line_is_a_heading_by_its_words(line, heading):
     assert answerer.is_heading(line) is heading
@@ -705,6 +706,21 @@ def test_a_what_question_answered_by_a_list_item_gets_the_whole_list_its_heading
     answer = answerer.compose(questions.analyse("How much is the camera?"), [hit],  # a value: the item alone
                               fitted=replace(answerer.model(), abstain_below=-1e9, extra_margin=0.0, value_required=False))
     assert "Camera" not in answer.text
+
+
+def test_a_line_ending_in_a_colon_comes_with_the_whole_list_it_opens():
+    """"Which side effects mean I should stop?" picked the lead-in "... if you notice:" and gave it alone
+    (or with the first item only): the list it opens is the answer."""
+    text = ("# Velorant 200 mg tablets\n\n**Stop taking Velorant and see a doctor at once if you notice:**\n"
+            "1. black, tarry stools or vomiting blood\n2. swelling of the face, lips or throat\n"
+            "3. a severe skin rash with blistering\n\nOther side effects are mild.")
+    hit = _passage(text)
+    hit = replace(hit, sentences=tuple(replace(s, score=2.0 if text[s.start:s.end].startswith("**Stop") else 0.1)
+                                       for s in hit.sentences))
+    said = answerer.compose(questions.analyse("Which side effects mean I should stop and see a doctor?"), [hit],
+                            fitted=replace(answerer.model(), abstain_below=-1e9, extra_margin=0.0)).text
+    assert said.index("Stop taking") < said.index("tarry stools") < said.index("swelling") < said.index("blistering")
+    assert "mild" not in said
 
 
 def test_the_next_sentence_of_the_paragraph_comes_along_when_it_takes_up_what_the_answer_spoke_of():

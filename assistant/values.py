@@ -83,7 +83,9 @@ DURATION = re.compile(
     r"(?:years?|months?|weeks?|days?|hours?|hrs?|minutes?|mins?|seconds?|secs?|decades?|centuries|century|"
     r"nights?)\b"
     r"|\b(?:not\s(?:\w+\s){0,4})?forever\b|\bright now\b|\bfor now\b|\bindefinitely\b"
-    r"|\b(?:until|by)\s(?:Christmas|the end of \w+|next \w+|" + MONTHS + r"|" + DAYS + r")\b",
+    # how long it lasts, by when it ends: "until August 2028", "until 31 March 2026", "by Christmas"
+    r"|\b(?:until|till|by)\s(?:" + CALENDAR_DATE.pattern + r"|Christmas|the end of \w+|next \w+|(?:" + MONTHS
+    + r")(?:\s\d{4}\b)?|" + DAYS + r"|\d{4}\b)",
     re.IGNORECASE,
 )
 _HAS_NUMBER = re.compile(r"\d|" + NUMBER_WORDS, re.IGNORECASE)  # in digits or in words ("eleven minutes")
@@ -96,7 +98,7 @@ NAME_WORD = r"(?:[A-Z][\w’'\-]*[a-z][\w’'\-]*|[A-Z]\.(?:[A-Z]\.)+|[A-Z]+-?\d
 _PARTICLE = r"(?:von|van|der|den|de|del|della|di|da|du|dos|le|la|al|el|bin|ibn|ter|ten|y|of)"
 NAME = re.compile(NAME_WORD + r"(?:\s(?:" + _PARTICLE + r"\s)*" + NAME_WORD + r")*")
 # a person's name with the title before it: "Mr. Gareth Llewellyn-Price", not "Mr" alone
-TITLED_NAME = re.compile(rf"(?:\b(?:{'|'.join(HONORIFICS)})\.\s)?" + NAME.pattern)
+TITLED_NAME = re.compile(rf"(?:\b(?:{'|'.join(HONORIFICS)})\.\s){{0,2}}" + NAME.pattern)  # "Rev. Dr. Olamide ..."
 TITLES = {"president", "chancellor", "minister", "prime", "secretary", "senator", "king", "queen", "official",
           "leader", "dictator"}
 QUOTE = re.compile(r"[“”\"]")

@@ -70,6 +70,8 @@ OBSERVATORY = "The Quillon Observatory was founded in 1881 by the astronomer Mar
     ("Technical contact: Ing. Ximena Aldao-Ferrer.", "Who is the technical contact?", "Ing. Ximena Aldao-Ferrer"),
     ("Presented by Cllr. Marguerite de Souza-Platt, Cabinet Member for Finance.", "Who presented the budget?",
      "Cllr. Marguerite de Souza-Platt"),
+    ("— *Rev. Dr. Olamide Fairbairn-Kovac, Chair of Trustees*", "Who is the chair of trustees?",
+     "Rev. Dr. Olamide Fairbairn-Kovac"),
     # "how much X": areas, volumes and masses count as amounts ("1,200 hectares", not no value)
     ("At low water, about 1,200 hectares of mud and sand are exposed.", "How much mudflat is uncovered?",
      "1,200 hectares"),
@@ -77,6 +79,10 @@ OBSERVATORY = "The Quillon Observatory was founded in 1881 by the astronomer Mar
      "410 cubic metres"),
     ("In all, 96 tonnes of food were distributed by 3 hubs.", "How much food was given out?", "96 tonnes"),
     ("The hall has 240 m² of floor space.", "How much floor space is there?", "240 m²"),
+    # "how long" is answered by when it ends, with the whole date
+    ("The Norrik gets security updates until August 2028.", "How long will the Norrik get security updates?",
+     "until August 2028"),
+    ("The offer is valid until 31 March 2026.", "How long is the offer valid?", "until 31 March 2026"),
     # the value of a line labelled as a place answers "where"
     ("Place: Tregenza-Holt's workshop, The Old Tannery, Mill Street, Kestlebridge", "Where was the interview done?",
      "Tregenza-Holt's workshop, The Old Tannery, Mill Street, Kestlebridge"),

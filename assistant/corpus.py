@@ -313,6 +313,13 @@ def sentences(text: str, start: int = 0, end: int | None = None) -> list[Span]:
 _FENCE = re.compile(r"[ \t]*```[^\n]*\n(?:.*\n)*?[ \t]*```[ \t]*(?=\n|$)")  # from its opening line to its closing one
 
 
+_WRAPPED_AFTER = re.compile(r"(?:,|\b(?:a|an|the|of|to|from|than|and|or|but|with|by|at|in|on|for|as|into|"
+                            r"including|between|under|over|per|is|are|was|were|be|been|has|have|had|which|that))$",
+                            re.IGNORECASE)
+_COLUMNS = re.compile(r"\S {3,}\S")  # columns aligned with spaces: a plain-text table's lines
+_NEW_LINE_UNIT = re.compile(r"[ \t]*(?:[-*•+#|>]|\d{1,2}[.)]\s|[A-Za-z][\w ]{0,30}:\s)")  # an item, heading, row, label
+
+
 def _lines(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
     """Paragraph-ish units: a newline is a break unless it is a soft wrap (the line before ends
     mid-sentence and is long, and the next line continues in lower case)."""
@@ -328,13 +335,20 @@ def _lines(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
         if nl == -1:
             break
         before = text[seg_start:nl].rstrip()
-        after_match = re.match(r"[ \t]*(\S)", text[nl + 1 : end])
+        next_end = text.find("\n", nl + 1, end)
+        next_line = text[nl + 1 : end if next_end == -1 else next_end]
+        after_match = re.match(r"[ \t]*(\S)", next_line)
         soft = (
             before
             and after_match is not None
             and len(text[max(seg_start, text.rfind("\n", seg_start, nl) + 1) : nl].strip()) >= 40  # this line's
             and not re.search(r"[.!?:…\"”’)\]]$", before)  # a ";" ends no sentence: "...20 minutes;\ndo not ..."
-            and after_match.group(1).islower()
+            and (after_match.group(1).islower()
+                 # a line cut after a comma or a word no sentence ends with goes on, whatever opens the
+                 # next one ("... move the first bell from\n7:45 a.m. to 8:30 a.m.", "including\nSusan's board")
+                 or (_WRAPPED_AFTER.search(before) is not None
+                     and not _NEW_LINE_UNIT.match(text, nl + 1, end)
+                     and not _COLUMNS.search(before) and not _COLUMNS.search(next_line)))
         )
         if not soft:
             yield seg_start, nl

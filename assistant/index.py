@@ -26,8 +26,10 @@ log = logging.getLogger(__name__)
 # 8: a numbered line in capitals is a heading ("3. PURCHASE OF A NEW BOAT"); 9: a fenced block of code is one
 # sentence; 10: "ext.", "tel.", "vol.", "pp.", "nos.", "ca." end no sentence ("ext. 6100"); 11: a passage splits
 # again into the document's own sentences (corpus._line_whole); 12: a numbered list run into one paragraph
-# splits at its items ("To book: 1. Open the app. 2. Choose a slot."), not after each item's number
-SPLITTER_VERSION = 13
+# splits at its items ("To book: 1. Open the app. 2. Choose a slot."), not after each item's number; 13: a
+# title before a name ends no sentence ("Cllr. Marguerite ..."); 14: a line cut after a comma or a word no
+# sentence ends with goes on in the next ("... the first bell from\n7:45 a.m. to 8:30 a.m.")
+SPLITTER_VERSION = 14
 TITLE_VERSION = 1  # how a passage's title is chosen and joined to its text (titles_of, embedded_text)
 SENTENCE_VERSION = 1  # how sentence vectors are made (embed.pool_spans)
 EMBED_CHUNK = 256  # texts per encode call: the granularity of progress reports

@@ -603,6 +603,28 @@ def test_a_numbered_list_run_into_a_paragraph_splits_at_its_items():
                    "4. Tap Confirm.", "The vote was 7 to 2.", "It passed.", "Results: 4.", "The rest failed."]
 
 
+def test_a_line_cut_after_a_word_no_sentence_ends_with_goes_on_whatever_opens_the_next():
+    """"... move their first bell from\n7:45 a.m. to 8:30 a.m." was two sentences, and the answer to "What
+    are the new start times?" was the first half alone; the same after a comma or "including"."""
+    text = ("Motion: that Marlow Fen High School and Kingsford Middle School move their first bell from\n"
+            "7:45 a.m. to 8:30 a.m. beginning with the 2025-26 school year.\n"
+            "Our account at the hotel came to 176 francs for the three weeks, including\n"
+            "Susan's board at half price.\n"
+            "The following items are included in the price of the delivery, with\n- a cable\n- a plug\n"
+            "Short line with\nA new line.\n"
+            "Lock model          Max. payout    Registration fee    Valid for\n"
+            "Bastion BU-16       GBP 1,500      free                3 years")
+    got = [text[s.start : s.end] for s in corpus.sentences(text)]
+    assert got == [
+        "Motion: that Marlow Fen High School and Kingsford Middle School move their first bell from\n"
+        "7:45 a.m. to 8:30 a.m. beginning with the 2025-26 school year.",
+        "Our account at the hotel came to 176 francs for the three weeks, including\nSusan's board at half price.",
+        "The following items are included in the price of the delivery, with", "- a cable", "- a plug",
+        "Short line with", "A new line.",  # a list goes on on its own lines; a short line is no wrapped one
+        "Lock model          Max. payout    Registration fee    Valid for",  # nor a plain-text table's
+        "Bastion BU-16       GBP 1,500      free                3 years"]
+
+
 def test_a_line_wrapped_after_a_semicolon_goes_on_in_the_same_sentence():
     """PDF text wraps anywhere: "... can last up to 20 minutes;\ndo not switch it off." is one sentence
     (a ";" ends none), while a list's items stay apart."""

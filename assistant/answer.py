@@ -22,8 +22,7 @@ from typing import TYPE_CHECKING, TypeVar
 import numpy as np
 
 from .aliases import descriptions_of
-from .corpus import BOLD_LABEL, NUMBERED_ITEM
-from .index import TITLE_JOIN
+from .corpus import BOLD_LABEL, NUMBERED_ITEM, TITLE_JOIN
 from .lexical import STOPWORDS, Lexicon, Vocabulary, terms, words
 from .question import missing_entities
 from .types import UNSURE, Answer, Hit, Question, Sentence

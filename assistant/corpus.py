@@ -224,6 +224,8 @@ def read_document(seeds: Path, doc: str, max_bytes: int = 1 << 62) -> Document:
     return load(SeedFile(doc, path, st.st_size, st.st_mtime_ns), max_bytes)
 
 
+TITLE_JOIN = " — "  # between a passage's title parts, and between them and its text (index.embedded_text)
+
 # ---------------------------------------------------------------------------------------------------
 # Sentences
 
@@ -429,6 +431,8 @@ def _is_heading(text: str, span: Span, is_markdown: bool) -> bool:
         return False  # a heading is a line of its own
     words = word_count(line)
     letters = [c for c in line if c.isalpha()]
+    if not letters and not any(c.isdigit() for c in line):
+        return False  # a rule ("---", "***") ends no section
     capitals = len(letters) > 3 and sum(c.isupper() for c in letters) > 0.8 * len(letters)
     if whole_line.startswith("|") or (_LIST_MARK.match(whole_line) and not (capitals and NUMBERED_ITEM.match(line))):
         return False  # a table's row or rule, a list's item (not "3. PURCHASE OF A NEW BOAT"): in the section
@@ -498,10 +502,19 @@ def split(
         spans.extend(_fit(text, s, count_tokens, max_tokens))
 
     sections: list[tuple[str, list[Span]]] = []
+    above: list[tuple[int, str]] = []  # the Markdown headings the section sits under: (level, heading)
     for s in spans:
-        if _is_heading(text, s, is_markdown) or not sections:
-            heading = _line_of(text, s).lstrip("#").strip() if _is_heading(text, s, is_markdown) else ""
-            sections.append((heading, [s]))
+        if _is_heading(text, s, is_markdown):
+            line = _line_of(text, s)
+            heading = line.lstrip("#").strip()
+            level = len(line) - len(line.lstrip("#"))
+            if level:
+                above = [(n, h) for n, h in above if n < level] + [(level, heading)]
+            # under its parent headings, the document's title (level 1) apart: "3.6.0 — 2026-02-11 — New"
+            path = [h for n, h in above if 1 < n < (level or 7)] + [heading]
+            sections.append((TITLE_JOIN.join(dict.fromkeys(path)), [s]))
+        elif not sections:
+            sections.append(("", [s]))
         else:
             sections[-1][1].append(s)
 

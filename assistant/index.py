@@ -15,6 +15,7 @@ import numpy as np
 
 from . import corpus, store
 from .config import Settings
+from .corpus import TITLE_JOIN
 from .embed import Embedder, bulk_encoding
 from .errors import DamagedIndexError, IndexWriteError, NoDocumentsError
 from .types import BuildReport, Document, Passage
@@ -29,11 +30,11 @@ log = logging.getLogger(__name__)
 # splits at its items ("To book: 1. Open the app. 2. Choose a slot."), not after each item's number; 13: a
 # title before a name ends no sentence ("Cllr. Marguerite ..."); 14: a line cut after a comma or a word no
 # sentence ends with goes on in the next ("... the first bell from\n7:45 a.m. to 8:30 a.m.")
-SPLITTER_VERSION = 14
+# 15: a section's heading is the path of the Markdown headings above it ("3.6.0 — 2026-02-11 — New")
+SPLITTER_VERSION = 15
 TITLE_VERSION = 1  # how a passage's title is chosen and joined to its text (titles_of, embedded_text)
 SENTENCE_VERSION = 1  # how sentence vectors are made (embed.pool_spans)
 EMBED_CHUNK = 256  # texts per encode call: the granularity of progress reports
-TITLE_JOIN = " — "
 
 Progress = Callable[[int, int], None]  # (passages embedded so far, passages to embed)
 

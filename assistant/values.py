@@ -85,7 +85,10 @@ DURATION = re.compile(
     r"|\b(?:not\s(?:\w+\s){0,4})?forever\b|\bright now\b|\bfor now\b|\bindefinitely\b"
     # how long it lasts, by when it ends: "until August 2028", "until 31 March 2026", "by Christmas"
     r"|\b(?:until|till|by)\s(?:" + CALENDAR_DATE.pattern + r"|Christmas|the end of \w+|next \w+|(?:" + MONTHS
-    + r")(?:\s\d{4}\b)?|" + DAYS + r"|\d{4}\b)",
+    + r")(?:\s\d{4}\b)?|" + DAYS + r"|\d{4}\b)"
+    # from one date to another: "valid from 8 December 2025 to 17 May 2026"
+    r"|\bfrom\s(?:" + CALENDAR_DATE.pattern + r")\s(?:to|until|till)\s(?:" + CALENDAR_DATE.pattern + r")"
+    r"|(?<=`)\d+(?:ms|s|m|h|d|w)(?=`)",  # as configuration writes it: "`300s`", "`7d`", "`12h`"
     re.IGNORECASE,
 )
 _HAS_NUMBER = re.compile(r"\d|" + NUMBER_WORDS, re.IGNORECASE)  # in digits or in words ("eleven minutes")
@@ -312,7 +315,7 @@ _REGION_ADJECTIVE = (r"(?:north|south|east|west|central|upper|lower|coastal|inla
 
 
 # the words of a label or a column header that say a place follows ("Venue: ...", "| Location |")
-PLACE_LABELS = {"venue", "location", "place", "address", "where", "room", "site"}
+PLACE_LABELS = {"venue", "location", "place", "address", "where", "room", "site", "point"}  # "assembly point"
 # "Place: The Old Tannery, Mill Street", "**Location:** Room 2.14": the value of a labelled line
 _LABELLED = re.compile(r"(?:^|\|)[\s*•\-]*(?P<label>[A-Za-z][\w ]{0,30}?)\**:\**[ \t]*(?P<value>[^\n|]+)",
                        re.MULTILINE)

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from assistant import corpus
+from assistant import corpus, index
 from assistant.embed import HashingEmbedder, SentenceTransformerEmbedder, packaged_model_path
 from assistant.types import Document, Passage
 
@@ -335,7 +335,23 @@ def test_passages_never_cross_a_markdown_heading():
     passages = corpus.split(document, HASHING.count_tokens, min_words=200, max_words=400)
     assert_rebuilds(document, passages)
     assert_no_passage_crosses(passages, offsets)
-    assert [p.heading for p in passages] == ["Title", "Second part", "Third: details"]
+    # a section's heading is the path of the headings above it, the document's title apart
+    assert [p.heading for p in passages] == ["Title", "Second part", "Second part — Third: details"]
+
+
+def test_a_section_heading_carries_the_headings_above_it():
+    """Release notes: "### New" under "## 3.6.0 — 2026-02-11" was titled "New" alone, so "What chart type
+    was added in 3.6.0?" read a sentence without its version (and abstained), and each release's "New"
+    looked alike to retrieval. A rule ("---") is no heading."""
+    text = ("# SorrelKit release notes\n\nCharts for JavaScript.\n\n---\n\n## 3.6.0 — 2026-02-11\n\n### New\n"
+            "- Candlestick charts.\n\n### Fixed\n- Tooltips no longer flicker.\n\n## 3.5.0\n\n### New\n- Heatmaps.\n")
+    passages = corpus.split(doc_of("notes.md", text), HASHING.count_tokens, min_words=1, max_words=8)
+    heading_of = {p.text.split("\n")[-1]: p.heading for p in passages}
+    assert heading_of["- Candlestick charts."] == "3.6.0 — 2026-02-11 — New"
+    assert heading_of["- Tooltips no longer flicker."] == "3.6.0 — 2026-02-11 — Fixed"
+    assert heading_of["- Heatmaps."] == "3.5.0 — New"  # a heading of the same level replaces the one before
+    assert "---" not in {p.heading for p in passages}
+    assert index.titles_of(passages)[-1] == "SorrelKit release notes — 3.5.0 — New"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -564,8 +580,8 @@ def test_a_list_item_or_a_label_is_never_a_heading_and_a_heading_is_its_whole_li
             "- London: £140\n- Elsewhere in the UK: £95\n\nSeason: late June to September\n\n"
             "DAY 1: TALGRUND (1,120 m) TO BRENNER HUT\n\nThe path climbs through the forest for an hour.\n")
     passages = corpus.split(doc_of("policy.md", text), HASHING.count_tokens, min_words=3, max_words=40)
-    assert [p.heading for p in passages] == ["Travel policy", "4. Accommodation",
-                                             "DAY 1: TALGRUND (1,120 m) TO BRENNER HUT"]
+    assert [p.heading for p in passages] == ["Travel policy", "4. Accommodation",  # a line in capitals: inside "## 4."
+                                             "4. Accommodation — DAY 1: TALGRUND (1,120 m) TO BRENNER HUT"]
     assert "- London: £140\n- Elsewhere in the UK: £95" in passages[1].text  # with its lead-in
 
 

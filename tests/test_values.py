@@ -83,7 +83,13 @@ OBSERVATORY = "The Quillon Observatory was founded in 1881 by the astronomer Mar
     ("The Norrik gets security updates until August 2028.", "How long will the Norrik get security updates?",
      "until August 2028"),
     ("The offer is valid until 31 March 2026.", "How long is the offer valid?", "until 31 March 2026"),
+    ("Winter timetable valid from 8 December 2025 to 17 May 2026.", "How long is this timetable valid?",
+     "from 8 December 2025 to 17 May 2026"),
+    ("| `idle_timeout` | `300s` | Close connections silent for this long |", "After how long are they closed?", "300s"),
+    ("In the 1990s, sales grew by 3 percent.", "How long did sales grow?", ""),  # a decade is no length of time
     # the value of a line labelled as a place answers "where"
+    ("- Fire assembly point: the lamp post at the far end of the car park.", "Where do we assemble in a fire?",
+     "the lamp post at the far end of the car park"),
     ("Place: Tregenza-Holt's workshop, The Old Tannery, Mill Street, Kestlebridge", "Where was the interview done?",
      "Tregenza-Holt's workshop, The Old Tannery, Mill Street, Kestlebridge"),
     ("- **Location:** Room 2.14, Hartwell Building", "Where is the lab?", "Room 2.14, Hartwell Building"),

@@ -26,8 +26,18 @@ from .corpus import BOLD_LABEL, NUMBERED_ITEM, TITLE_JOIN
 from .lexical import STOPWORDS, Lexicon, Vocabulary, terms, words
 from .question import missing_entities
 from .types import UNSURE, Answer, Hit, Question, Sentence
-from .values import (NAME, PLACE_LABELS, QUOTE, SPEECH, TITLES, VALUE_KINDS, find, has_unit, is_name,
-                     says_something)
+from .values import (
+    NAME,
+    PLACE_LABELS,
+    QUOTE,
+    SPEECH,
+    TITLES,
+    VALUE_KINDS,
+    find,
+    has_unit,
+    is_name,
+    says_something,
+)
 
 if TYPE_CHECKING:
     from .reader import Reader

@@ -632,8 +632,8 @@ def test_a_line_cut_after_a_word_no_sentence_ends_with_goes_on_whatever_opens_th
             "Bastion BU-16       GBP 1,500      free                3 years")
     got = [text[s.start : s.end] for s in corpus.sentences(text)]
     assert got == [
-        "Motion: that Marlow Fen High School and Kingsford Middle School move their first bell from\n"
-        "7:45 a.m. to 8:30 a.m. beginning with the 2025-26 school year.",
+        ("Motion: that Marlow Fen High School and Kingsford Middle School move their first bell from\n"
+         "7:45 a.m. to 8:30 a.m. beginning with the 2025-26 school year."),
         "Our account at the hotel came to 176 francs for the three weeks, including\nSusan's board at half price.",
         "The following items are included in the price of the delivery, with", "- a cable", "- a plug",
         "Short line with", "A new line.",  # a list goes on on its own lines; a short line is no wrapped one

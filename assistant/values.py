@@ -329,11 +329,11 @@ def says_something(value: str) -> bool:
 def _place(kind: str, text: str, question: str, new) -> str:
     """A town or place: the value of a line labelled as one ("Venue: ..."), a name after a place
     preposition, a dateline ("BERLIN —"), a venue, a room or an address; in technical text a path."""
-    labelled = [m.group("value").strip(" *.") for m in _LABELLED.finditer(text)
-                if words(m.group("label"))[-1:] and words(m.group("label"))[-1].lower() in PLACE_LABELS
-                and says_something(m.group("value").strip(" *.")) and new(m.group("value"))]
-    if kind == "where" and labelled:
-        return labelled[0]
+    if kind == "where":
+        for m in _LABELLED.finditer(text):
+            label, value = words(m.group("label")), m.group("value").strip(" *.")
+            if label and label[-1] in PLACE_LABELS and says_something(value) and new(value):
+                return value
     places = [m for m in NAME.finditer(text) if new(m.group())
               and ((is_name(m, text, "where")
                     and re.search(rf"\b{_PLACE_PREP}\s(?:an?\s|the\s|\d+[a-z]?\s)?(?:{_REGION_ADJECTIVE}\s)?"

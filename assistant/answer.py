@@ -425,8 +425,8 @@ def candidates(question: Question, hits: list[Hit], cache: VectorCache | None = 
             value = ""
             header = header_of(text, hit.doc, s.start, headers)
             column, cell = table_cell(text, header, question.text)
-            kind_cell = "" if cell else kind_column(text, header, question.kind)
             if question.kind in VALUE_KINDS:
+                kind_cell = "" if cell else kind_column(text, header, question.kind)
                 if kind_cell:  # "Where are we playing?": the row's "Venue" cell is the place
                     value = kind_cell
                 elif cell:  # the column the question names: its header says what the row's value is about

@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from assistant import answer as answerer
-from assistant import cli, corpus, evaluate, values
+from assistant import cli, corpus, evaluate
 from assistant import question as questions
 from assistant.types import Answer, Hit, Sentence
 
@@ -286,107 +286,6 @@ def test_heldout_sets_are_not_worse_than_measured(real_assistant, name):
     assert f["abstained_unanswerable"] >= abstained
     assert f["false_abstentions"] <= false_abstentions
     assert f["dialogues_right"] >= dialogues
-
-
-@pytest.mark.parametrize("kind, sentence, question, value", [
-    ("when", "The bakery on Rue Lépine opens at six o’clock every morning except Sunday.",
-     "When does the bakery open?", "at six o’clock"),
-    ("when", "The night train leaves at 21:40 and arrives at 07:50.", "When does the night train leave?",
-     "at 21:40"),
-    ("quantity", "A croissant costs €1.40 and a baguette costs €1.10.", "How much money does a croissant cost?",
-     "€1.40"),
-    ("quantity", "Sleeper cabins have three beds; couchettes have six.", "How many beds do sleeper cabins have?",
-     "three"),
-    ("quantity", "The statement is not clear on exactly what role the U.S. would play.",
-     "What percentage of the force is American?", ""),
-    ("who", "“It’s also from the U.S.”", "Besides Russia, who did an EU diplomat accuse?", "U.S."),
-    ("who", "“Where’s the credibility?” one European diplomat asked.", "Who asked about credibility?", ""),
-    ("who", ("It was signed by European Commission President Ursula von der Leyen and António Costa, president "
-             "of the European Council."), "Who is the president of the European Council?", "António Costa"),
-    ("duration", "Leaders hope for a deal by Christmas after nearly four years of war.",
-     "How long has the war been going on?", "nearly four years"),
-    ("duration", "Leaders hope for a deal by Christmas.", "How long has the war been going on?", ""),
-    ("duration", "Leaders hope for a deal by Christmas.", "How long is the offer open?", "by Christmas"),
-    ("entity", "Talks with the EU were held in Brussels.", "Which city hosted the talks?", "Brussels"),
-    ("entity", "BERLIN — Merz and the EU hosted the talks.", "Which city hosted the talks?", "BERLIN"),
-    ("entity", "Merz and the EU hosted the talks.", "Which city hosted the talks?", ""),
-    ("quantity", "A typical month of 20 photos a day uses about 300 MB.",
-     "Roughly how much mobile data does the Pro use in a month?", "300 MB"),
-    ("quantity", "Dunmere took nine hours and cost 14 shillings each.", "How much was the coach fare?", "14 shillings"),
-    ("duration", "The Cambrian lasted 51.95 million years.", "How long did the Cambrian last?", "51.95 million years"),
-    ("quantity", "Despite dying at the early age of 45, he wrote a great deal.", "How old was he when he died?",
-     "age of 45"),
-    ("quantity", "A cleaner visits every fortnight to clean the kitchen.", "How often does the cleaner come?",
-     "every fortnight"),
-    ("quantity", "Take two tablets 3 times a day.", "How often should I take them?", "3 times a day"),
-    ("quantity", "Inkwell autosaves every 30 seconds.", "How often does Inkwell autosave?", "every 30 seconds"),
-    ("quantity", "The World Cup is a quadrennial tournament.", "How often is the World Cup held?", "quadrennial"),
-    ("quantity", "The two islands lie about 81 nautical miles apart.", "How far apart are the islands?",
-     "81 nautical miles"),
-    ("quantity", "The Qing launched four invasions of Burma between 1765 and 1769.",
-     "How many times did the Qing invade Burma?", "four"),
-    ("quantity", "With a population of 201,800, it is the second-smallest state.", "How many people live there?",
-     "201,800"),
-    ("quantity", "Halvern consigned 18,400 kg of apples, a distance of 412 km.", "How many kilos of apples were shipped?",
-     "18,400 kg"),
-    ("quantity", "The town grew fast in the 1990s.", "How much did the town grow?", ""),
-    ("where", "- The key is in the glovebox, in the small black pouch.", "Where is the key?", "in the glovebox"),
-    ("where", "The first-aid kit is on the hook inside the blue shed door.", "Where is the first-aid kit?", "on the hook"),
-    ("where", "In the end the key was lost.", "Where is the key?", ""),
-    ("who", "The museum is at 12 Cooper's Wharf, Saltash Haven.", "Who founded the museum?", ""),
-    ("who", "The warehouse on Cooper's Wharf was built by Thomas Penrose.", "Who built the warehouse?",
-     "Thomas Penrose"),
-    ("quantity", "The field excursion costs an extra 45 EUR.", "How much extra is the field trip?", "45 EUR"),
-    ("where", "It is native from southern Brazil to Mexico.", "Where is the green iguana native to?", "Brazil"),
-    ("when", "Its history dates back to at least 5000 BC.", "How far back does Iranian architecture go?", "5000 BC"),
-    ("when", "Held on Friday 14 March 2025 at 7:30 pm.", "When was the meeting held?", "Friday 14 March 2025"),
-    ("when", "Next meeting: Tuesday, 3 June 2025.", "When is the next meeting?", "Tuesday, 3 June 2025"),
-    ("quantity", "Speeds are around 35 Mbps; video calls work best upstairs.", "How fast is the broadband?", "35 Mbps"),
-    ("quantity", "Uploads run at 40 MB/s over the cable.", "How fast is the upload?", "40 MB/s"),
-    ("quantity", "The status page was updated within 11 minutes.", "How fast was the status page updated?",
-     "11 minutes"),
-    ("quantity", "It was built in the 1990s by three people.", "How fast is it?", ""),
-    ("duration", "Order the laptop at least 10 working days before the start date.",
-     "How far ahead should the manager order the laptop?", "at least 10 working days"),  # a time, not a length
-    ("duration", "No person may serve as Chair for more than four consecutive years.", "How long can someone be chair?",
-     "more than four consecutive years"),
-    ("where", "Replacement buses will run from the forecourt of Lindqvist Bridge station.",
-     "Where do the replacement buses leave from?", "Lindqvist Bridge"),
-    ("where", "Label text for the Brannock Museum of Daily Life, second floor, east wing.",
-     "Where in the museum is Gallery 7?", "second floor, east wing"),
-    ("where", "We met at the end of March to plan it.", "Where did they meet?", ""),
-    # "how many X" counts the phrase's head noun, not its first word
-    ("quantity", "The Civic Alliance kept control with 19 seats, down from 22.",
-     "How many council seats does the Civic Alliance hold now?", "19 seats"),
-    ("quantity", "The car park has 60 spaces and 4 blue-badge bays.", "How many disabled parking bays are there?", "4"),
-    ("quantity", "| D | Adjustable shelf | 3 |", "How many adjustable shelves come in the box?", "3"),
-    ("quantity", "| Energy | 168 kcal |", "How many calories are in a slice?", "168 kcal"),
-    ("quantity", "| Energy | 598 kJ / 143 kcal | 32% |", "How many calories are in the pack?", "143 kcal"),
-    ("quantity", "| Marchetti Ox | Beefsteak | 85 |", "How many Marchetti Ox plants fit in a bag?", ""),  # not a name
-    ("quantity", "68% of our visitors now arrive on phones.", "How many visitors does the site get?", ""),  # a share
-    ("quantity", "No more than two missing receipt declarations will be accepted.",
-     "How many lost-receipt declarations can I make?", "more than two"),
-    ("quantity", "Young leave the nest at 11–12 days old.", "How old are the chicks when they fledge?", "11–12 days old"),
-    ("quantity", "Forty-two miles in a little under two hours!", "How far was the railway journey?", "Forty-two miles"),
-    ("quantity", "The council has 19 members.", "How many council seats does the Civic Alliance hold now?", ""),
-    ("quantity", "Check the pressure every two weeks.", "How often should I check the tyre pressure?", "every two weeks"),
-    ("quantity", "Batch mode flushes every 200 ms.", "How often does batch mode flush?", "every 200 ms"),
-    ("where", "The main water stopcock is in room B.02.", "Where is the main water shut-off?", "room B.02"),
-    ("where", "Papers are at vellamy.example.gov/budget2026 and in libraries.", "Where can I read the papers?",
-     "vellamy.example.gov/budget2026"),
-    ("where", "Choose it under **Settings → Export → Delimiter**.", "Where do I change the separator?",
-     "Settings → Export → Delimiter"),
-    ("where", "Email it to jo@firm.co.uk by Friday.", "Where do I send it?", ""),
-    ("when", "Results are expected within 7 to 10 working days.", "When will the results come back?",
-     "within 7 to 10 working days"),
-    ("when", "Agree objectives by the end of week 4.", "By when should objectives be agreed?", "by the end of week 4"),
-    ("duration", "Staff must notify IT at least 5 working days before departure.", "How much notice does IT need?",
-     "at least 5 working days"),
-])
-def test_value_is_copied_from_the_sentence(kind, sentence, question, value):
-    got = values.find(kind, sentence, question, questions.analyse(question).unit)
-    assert got == value
-    assert got in sentence
 
 
 def test_the_reader_reads_a_list_item_after_its_lead_in_and_under_the_heading_its_passage_opens_with():

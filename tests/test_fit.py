@@ -6,7 +6,7 @@ import numpy as np
 
 from assistant import answer as answerer
 from eval import fit_answer
-from eval.train_reader import heldout
+from eval.train_reader import heldout, swapped
 
 
 def _example(i: int, rng: np.random.Generator, set_name: str = "a") -> fit_answer.Example:
@@ -131,3 +131,22 @@ def test_the_threshold_search_keeps_the_replaced_setting_when_the_grid_cannot_me
     assert alone["a"]["accuracy"] == 0.0  # the grid's best is infeasible
     kept = fit_answer.figures(examples, w, fit_answer.fit_thresholds(examples, w, {"a": 1.0}, incumbent=replaced))
     assert kept["a"]["accuracy"] == 1.0 and kept["a"]["false_abstentions"] == 0.0
+
+
+def test_a_swapped_question_is_a_near_miss_its_old_answer_does_not_answer():
+    import random
+
+    rec = {"set": "wiki-train", "id": "q1", "kind": "answerable", "question": "What is the capital of Turkey?",
+           "candidates": ["Ankara is Turkey's capital and second-largest city.", "Turkey is a country.",
+                          "It borders Greece.", "Its currency is the lira."], "right": [True, False, False, False]}
+    cos = np.array([0.9, 0.5, 0.2, 0.1])
+    made, kept = swapped(rec, cos, ["population", "capital", "currency"], random.Random(0))
+    # "capital" (its answer's word) becomes "population": not "capital" (the question's own word) nor
+    # "currency" (a candidate has it), whichever the draw offers first
+    assert made["question"] == "What is the population of Turkey?"
+    assert made["kind"] == "unanswerable" and not any(made["right"]) and made["id"] == "q1/swap"
+    assert made["candidates"][0] == rec["candidates"][0] and len(made["candidates"]) == 3  # the old answer + 2 wrong
+    assert list(kept) == [0.9, 0.5, 0.2]
+    # a question with no lower-case word after an article that its answer has: nothing to swap
+    names_only = {**rec, "question": "Where is Ankara?"}
+    assert swapped(names_only, cos, ["population"], random.Random(0)) is None

@@ -59,3 +59,17 @@ def test_missing_or_mismatched_files_are_refused(tmp_path: Path) -> None:
     (tmp_path / "reader.json").write_text(json.dumps(meta), encoding="utf-8")
     with pytest.raises(ModelError):
         Reader(folder=tmp_path)
+
+
+@pytest.mark.slow
+def test_bfloat16_only_where_the_cpu_has_it(monkeypatch) -> None:
+    """Emulated bfloat16 made each question's reading 7-17x slower on an AVX2-only CPU: it is used only
+    where the CPU multiplies bfloat16 in hardware, unless asked for; both read alike."""
+    import assistant.reader as reader_module
+
+    monkeypatch.setattr(reader_module, "native_bf16", lambda: False)
+    plain = Reader()
+    monkeypatch.setattr(reader_module, "native_bf16", lambda: True)
+    assert not plain.bf16 and Reader().bf16 and not Reader(bf16=False).bf16
+    fast = Reader(bf16=True)
+    assert np.allclose(plain.score(QUESTION, SENTENCES), fast.score(QUESTION, SENTENCES), atol=0.1)

@@ -111,6 +111,11 @@ def without_answer(rec: dict, cos: np.ndarray) -> tuple[dict, np.ndarray] | None
 _CONTENT_WORD = re.compile(r"\b(?i:the|a|an|of|its|his|her|their|my|your|our) ([a-z][a-z\-]{3,})(?![\w\-])")
 
 
+def content_words(question: str) -> list[re.Match]:
+    """The words of a question that --swap may swap or swap in (_CONTENT_WORD, stopwords left out)."""
+    return [m for m in _CONTENT_WORD.finditer(question) if m.group(1) not in STOPWORDS]
+
+
 def swapped(rec: dict, cos: np.ndarray, pool: list[str], rng: random.Random) -> tuple[dict, np.ndarray] | None:
     """A near miss made from an answerable record: one word of the question that its right sentence
     has ("What is the *capital* of Turkey?") replaced by a word of another question that none of its
@@ -120,15 +125,14 @@ def swapped(rec: dict, cos: np.ndarray, pool: list[str], rng: random.Random) -> 
     (names are checked elsewhere, answer.missing_entities); None when the question has no such word."""
     right = [i for i, r in enumerate(rec["right"]) if r]
     said = {t for i in right for t in terms(rec["candidates"][i])}
-    anywhere = {t for c in rec["candidates"] for t in terms(c)}
-    own = [m for m in _CONTENT_WORD.finditer(rec["question"])
-           if m.group(1) not in STOPWORDS and set(terms(m.group(1))) & said]
+    taken = {t for c in rec["candidates"] for t in terms(c)} | set(terms(rec["question"]))
+    own = [m for m in content_words(rec["question"]) if set(terms(m.group(1))) & said]
     if not own:
         return None
     target = rng.choice(own)
     for _ in range(20):
         word = rng.choice(pool)
-        if not set(terms(word)) & (anywhere | set(terms(rec["question"]))):
+        if not set(terms(word)) & taken:
             break
     else:
         return None
@@ -438,7 +442,7 @@ def main() -> None:
     if args.swap:  # near misses: words of other questions of the same set
         pools: dict[str, list[str]] = defaultdict(list)
         for q in train_q:
-            pools[q["set"]] += [m.group(1) for m in _CONTENT_WORD.finditer(q["question"]) if m.group(1) not in STOPWORDS]
+            pools[q["set"]] += [m.group(1) for m in content_words(q["question"])]
         made = [swapped(q, q["cos"], pools[q["set"]], rng) for q in train_q
                 if q["kind"] == "answerable" and not q.get("synthetic") and rng.random() < args.swap]
         train_q += [{**rec, "cos": c, "swap": True} for rec, c in filter(None, made)]

@@ -151,7 +151,7 @@ class SentenceTransformerEmbedder:
         set_threads(current_threads())
         # bfloat16 matmuls (AMX / AVX512-BF16) double the rate of a batch; vectors stay within 1e-4
         # cosine of float32. One or two texts (a question) are faster in float32: no casts.
-        precision = torch_autocast_bf16() if self.bf16 and len(texts) >= BF16_MIN_TEXTS else contextlib.nullcontext()
+        precision = torch_autocast_bf16(self.bf16 and len(texts) >= BF16_MIN_TEXTS)
         with precision:
             vectors = model.encode(
                 list(texts),
@@ -177,7 +177,7 @@ class SentenceTransformerEmbedder:
         vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
         pooled: list[np.ndarray | None] = [None] * len(texts)
         order = np.argsort([-len(t) for t in texts], kind="stable")
-        precision = torch_autocast_bf16() if self.bf16 and len(texts) >= BF16_MIN_TEXTS else contextlib.nullcontext()
+        precision = torch_autocast_bf16(self.bf16 and len(texts) >= BF16_MIN_TEXTS)
         for i in range(0, len(texts), self.batch_size):
             rows = order[i : i + self.batch_size]
             batch = tokenizer([texts[r] for r in rows], padding=True, truncation=True, max_length=self.max_tokens,
@@ -238,10 +238,11 @@ def native_bf16() -> bool:
     return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
 
 
-def torch_autocast_bf16():
+def torch_autocast_bf16(on: bool = True):
+    """bfloat16 autocast on the CPU, or (on=False) a context that changes nothing."""
     import torch
 
-    return torch.autocast("cpu", dtype=torch.bfloat16)
+    return torch.autocast("cpu", dtype=torch.bfloat16) if on else contextlib.nullcontext()
 
 
 def resolve_backend(backend: str) -> str:

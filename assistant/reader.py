@@ -8,7 +8,6 @@ model is detected instead of silently giving wrong scores.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
@@ -90,7 +89,7 @@ class Reader:
         set_threads(current_threads())
         out = np.empty(len(sentences), dtype=np.float32)
         order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))  # less padding
-        fast = torch_autocast_bf16() if self.bf16 else contextlib.nullcontext()
+        fast = torch_autocast_bf16(self.bf16)
         with torch.no_grad(), fast:
             for b in range(0, len(order), self.batch_size):
                 idx = order[b: b + self.batch_size]

@@ -57,7 +57,7 @@ import torch
 from torch import nn
 
 from assistant import evaluate
-from assistant.embed import packaged_model_path
+from assistant.embed import native_bf16, packaged_model_path, torch_autocast_bf16
 from assistant.lexical import STOPWORDS, terms
 from assistant.reader import file_sha256
 
@@ -190,7 +190,7 @@ def cache_bottom(model, tok, pairs: list[tuple[str, str]], levels: list[int], ba
             ids[j, : len(enc[i])] = torch.tensor(enc[i])
             tt[j, : len(enc[i])] = torch.tensor(types[i])
             mask[j, : len(enc[i])] = 1
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch_autocast_bf16(native_bf16()):
             hs = model(input_ids=ids, token_type_ids=tt, attention_mask=mask, output_hidden_states=True).hidden_states
         for lv in levels:
             for j, i in enumerate(idx):
@@ -254,7 +254,7 @@ def train(model, top_first: int, train_q: list[dict], cache: dict[int, list], ep
         for b in range(0, len(order), questions_per_step):
             qs = [train_q[i] for i in order[b: b + questions_per_step]]
             flat = [states[p] for q in qs for p in q["pairs"]]
-            with torch.autocast("cpu", dtype=torch.bfloat16):
+            with torch_autocast_bf16(native_bf16()):
                 scores = top(flat).float()
             loss, at = torch.zeros(()), 0
             for q in qs:
@@ -288,7 +288,7 @@ def score_heldout(top: Top, held: list[dict], cache: dict[int, list]) -> list[np
     states = cache[top.first]
     out = []
     for q in held:
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch_autocast_bf16(native_bf16()):
             out.append(top([states[p] for p in q["pairs"]]).float().numpy())
     return out
 

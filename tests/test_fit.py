@@ -6,7 +6,7 @@ import numpy as np
 
 from assistant import answer as answerer
 from eval import fit_answer
-from eval.train_reader import heldout, swapped
+from eval.train_reader import cache_bottom, heldout, swapped
 
 
 def _example(i: int, rng: np.random.Generator, set_name: str = "a") -> fit_answer.Example:
@@ -150,3 +150,26 @@ def test_a_swapped_question_is_a_near_miss_its_old_answer_does_not_answer():
     # a question with no lower-case word after an article that its answer has: nothing to swap
     names_only = {**rec, "question": "Where is Ankara?"}
     assert swapped(names_only, cos, ["population"], random.Random(0)) is None
+
+
+def test_the_cached_frozen_layers_are_the_full_model_s_hidden_states_there():
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    from assistant.embed import packaged_model_path
+
+    base = str(packaged_model_path())
+    tok = AutoTokenizer.from_pretrained(base)
+    model = AutoModel.from_pretrained(base, attn_implementation="eager").eval()
+    pairs = [("When was it founded?", "The observatory was founded in 1881 by Mara Ellison."), ("Who?", "Nobody.")]
+    cached = cache_bottom(model, tok, pairs, [2, 3])  # runs only the bottom 3 layers, on a copy
+    fresh = AutoModel.from_pretrained(base, attn_implementation="eager").eval()
+    with torch.no_grad():
+        for i, (q, s) in enumerate(pairs):
+            enc = tok(q, s, return_tensors="pt")
+            full = fresh(**enc, output_hidden_states=True).hidden_states
+            after = model(**enc, output_hidden_states=True).hidden_states  # the model itself is left whole
+            assert len(after) == len(full) == 7
+            for level in (2, 3):
+                assert cached[level][i].shape == full[level][0].shape
+                assert torch.allclose(cached[level][i].float(), full[level][0], atol=0.05)  # bfloat16 storage

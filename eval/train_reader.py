@@ -419,13 +419,14 @@ def main() -> None:
     p.add_argument("--swap", type=float, default=0.0,
                    help="this share of the answerable training questions is also asked with a word swapped (swapped())")
     p.add_argument("--swap-weight", type=float, default=1.0, help="the weight of those swapped questions")
-    p.add_argument("--max-train", type=int, default=0, help="cap the training questions per set (0: all)")
+    p.add_argument("--max-train", type=int, default=0, help="cap the training questions per set (0: all), before --swap adds its own")
+    p.add_argument("--threads", type=int, default=2, help="torch threads (1 to run two trainings side by side)")
     p.add_argument("--bench", action="store_true", help="only measure the shipped reader's cost (1 thread)")
     args = p.parse_args()
     if args.bench:
         return bench(args.data[0])
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     t_start = time.time()
     from transformers import AutoModel, AutoTokenizer
@@ -446,20 +447,21 @@ def main() -> None:
         train_q += [{**rec, "cos": c} for rec, c in filter(None, gone)]
     elif not args.pointwise:  # unanswerable questions are only held out, for the AUC
         train_q = [q for q in train_q if q["kind"] == "answerable"]
-    if args.swap:  # near misses: words of other questions of the same set
-        pools: dict[str, list[str]] = defaultdict(list)
-        for q in train_q:
-            pools[q["set"]] += [m.group(1) for m in content_words(q["question"])]
-        made = [swapped(q, q["cos"], pools[q["set"]], rng) for q in train_q
-                if q["kind"] == "answerable" and not q.get("synthetic") and rng.random() < args.swap]
-        train_q += [{**rec, "cos": c, "swap": True} for rec, c in filter(None, made)]
-        print(f"swapped questions: {sum(m is not None for m in made)} (e.g. "
-              + "; ".join(q["question"] for q in train_q if q.get("swap"))[:300] + ")", flush=True)
     if args.max_train:
         per: dict[str, list] = defaultdict(list)
         for q in train_q:
             per[q["set"]].append(q)
         train_q = [q for s in sorted(per) for q in sorted(per[s], key=lambda q: hashlib.sha256(q["id"].encode()).hexdigest())[: args.max_train]]
+    if args.swap:  # near misses: words of other questions of the same set
+        pools: dict[str, list[str]] = defaultdict(list)
+        for q in train_q:
+            pools[q["set"]] += [m.group(1) for m in content_words(q["question"])]
+        draw = random.Random(args.seed + 1)  # its own draws: the other questions' candidates are picked as without --swap
+        made = [swapped(q, q["cos"], pools[q["set"]], draw) for q in train_q
+                if q["kind"] == "answerable" and not q.get("synthetic") and draw.random() < args.swap]
+        train_q += [{**rec, "cos": c, "swap": True} for rec, c in filter(None, made)]
+        print(f"swapped questions: {sum(m is not None for m in made)} (e.g. "
+              + "; ".join(q["question"] for q in train_q if q.get("swap"))[:300] + ")", flush=True)
     sizes = defaultdict(int)
     for q in train_q:
         sizes[q["set"]] += not q.get("swap")

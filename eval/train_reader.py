@@ -187,12 +187,6 @@ def cache_bottom(model, tok, pairs: list[tuple[str, str]], levels: list[int], ba
     out: dict[int, list] = {lv: [None] * len(pairs) for lv in levels}
     bottom = copy.deepcopy(model)  # a copy that was never run (transformers hooks the layers it first runs)
     bottom.encoder.layer = bottom.encoder.layer[: max(levels)]  # the layers above the highest cached one are not run
-    _cache_batches(bottom, enc, types, order, levels, out, batch)
-    return out
-
-
-def _cache_batches(model, enc: list, types: list, order: list[int], levels: list[int], out: dict[int, list],
-                   batch: int) -> None:
     for b in range(0, len(order), batch):
         idx = order[b: b + batch]
         n = max(len(enc[i]) for i in idx)
@@ -204,10 +198,11 @@ def _cache_batches(model, enc: list, types: list, order: list[int], levels: list
             tt[j, : len(enc[i])] = torch.tensor(types[i])
             mask[j, : len(enc[i])] = 1
         with torch_autocast_bf16(native_bf16()):
-            hs = model(input_ids=ids, token_type_ids=tt, attention_mask=mask, output_hidden_states=True).hidden_states
+            hs = bottom(input_ids=ids, token_type_ids=tt, attention_mask=mask, output_hidden_states=True).hidden_states
         for lv in levels:
             for j, i in enumerate(idx):
                 out[lv][i] = hs[lv][j, : len(enc[i])].to(torch.bfloat16).clone()
+    return out
 
 
 class Top(nn.Module):

@@ -7,6 +7,7 @@ does, so the splitter can keep every passage inside the model's window.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import re
@@ -229,9 +230,11 @@ BACKENDS = ("auto", "torch", "torch-bf16", "onnx", "onnx-int8")
 BF16_MIN_TEXTS = 4  # below this many texts in one call, float32 is faster (measured in bench/)
 
 
+@functools.cache
 def native_bf16() -> bool:
     """Whether this CPU multiplies bfloat16 in hardware (Intel AMX or AVX512-BF16). Without it
-    bfloat16 is emulated and slower than float32, so "auto" stays on float32."""
+    bfloat16 is emulated and slower than float32, so "auto" stays on float32. Asked once per process:
+    train_reader asks at every training step."""
     import torch
 
     checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")

@@ -173,3 +173,49 @@ def test_the_cached_frozen_layers_are_the_full_model_s_hidden_states_there():
             for level in (2, 3):
                 assert cached[level][i].shape == full[level][0].shape
                 assert torch.allclose(cached[level][i].float(), full[level][0], atol=0.05)  # bfloat16 storage
+
+
+class _LengthReader:
+    """Reads a sentence as its length in characters, and records how many it was given."""
+
+    def __init__(self) -> None:
+        self.read: list[str] = []
+
+    def score(self, question: str, texts: list[str]) -> np.ndarray:
+        self.read += texts
+        return np.array([float(len(t)) for t in texts])
+
+
+def test_re_reading_saved_candidates_gives_the_reader_feature_that_answering_gives():
+    """fit_answer --reread fills the reader column as answer._read does: the best READER_TOP candidates
+    that are no heading, by the other features, are read, and the rest take the lowest of those readings.
+    Eighteen sentences of distinct lengths under a long heading (the longest reads best by "length"), so
+    that some are left unread."""
+    from dataclasses import replace as _replace
+
+    from assistant import question as questions
+    from assistant.types import Hit, Sentence
+
+    heading = "# When the ferry leaves: every departure on the morning and evening tides, by season and by day"
+    text, sentences = heading + "\n", [Sentence(0, len(heading), 1.0)]
+    for i in range(18):
+        sentence = f"The ferry number {i} leaves {'early ' * i}on the morning tide."
+        sentences.append(Sentence(len(text), len(text) + len(sentence), 1.0))
+        text += sentence + " "
+    hit = Hit("notes.md", 0, len(text), text, 1.0, 1, 0, len(text), text, tuple(sentences))
+    weights = {**answerer.HAND_WEIGHTS, "reader": 0.01, "length": 0.5}
+    question = questions.analyse("When does the ferry leave?")
+    reader = _LengthReader()
+    found = answerer.candidates(question, [hit], weights=weights, reader=reader)
+    assert len(found) > answerer.READER_TOP + 1 and len(reader.read) == answerer.READER_TOP  # some left unread
+    features = np.array([c.features for c in found])
+    base = np.delete(features, answerer.FEATURES.index("reader"), axis=1) @ [weights[f] for f in answerer.FEATURES if f != "reader"]
+    first = [found[i].text for i in np.argsort(-base)[: answerer.READER_TOP]]
+    assert heading in first and next(c.reads for c in found if c.text == heading) not in reader.read  # though among the best
+    saved = fit_answer.Example("s", "q", "answerable", question.kind, answerer.reader_question(question),
+                               features, np.zeros(len(found), dtype=bool), [c.text for c in found],
+                               [c.value for c in found], {"facts": []}, False, [c.reads for c in found])
+    garbled = features.copy()  # readings of another reader, as saved
+    garbled[:, answerer.FEATURES.index("reader")] = np.random.default_rng(0).uniform(-1000, 1000, len(found))
+    again = fit_answer.reread([_replace(saved, features=garbled)], _LengthReader(), weights)[0]
+    np.testing.assert_array_equal(again.features, features)

@@ -527,7 +527,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"  answerability search: objective {search['objective']}, {len(search['steps'])} moves kept", file=sys.stderr)
     fitted = figures(examples, w, t)
     for name in fitted:
-        print(f"{name:12} hand {hand[name]}\n{'':12} fit  {fitted[name]}")
+        print(f"{name:12} hand {hand[name]}\n{'':12} was  {before[name]}\n{'':12} fit  {fitted[name]}")
+    print(f"objective (mean balanced accuracy over the sets): hand {_objective(hand):.4f}, "
+          f"replaced {_objective(before):.4f}, fitted {_objective(fitted):.4f}")
     unsure = fit_unsure(examples, w, t)
     print(f"  unsure below {unsure['below']}: {unsure['figures']['all']}", file=sys.stderr)
     if args.dry_run:

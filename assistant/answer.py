@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -500,17 +500,25 @@ def _read(question: Question, found: list[Candidate], w: dict[str, float], reade
     question, and the rest count as read no better than the worst of those."""
     at = FEATURES.index("reader")
     weights = np.array([w[name] for name in FEATURES])
-    base = [float(np.dot(weights, c.features)) for c in found]
     if reader is not None and found:
-        order = sorted(range(len(found)), key=lambda i: -base[i])
-        top = [i for i in order if not found[i].features[FEATURES.index("heading")]][:READER_TOP]
-        shown = [c.reads for c in found]
-        texts = list(dict.fromkeys(shown[i] for i in top))
-        read = dict(zip(texts, reader.score(reader_question(question), texts).tolist())) if texts else {}
-        floor = min(read.values(), default=0.0)
-        found = [replace(c, features=c.features[:at] + (read.get(text, floor),) + c.features[at + 1 :])
-                 for c, text in zip(found, shown)]
+        readings = reader_readings(reader, reader_question(question), [c.reads for c in found],
+                                   [float(np.dot(weights, c.features)) for c in found],
+                                   [bool(c.features[FEATURES.index("heading")]) for c in found])
+        found = [replace(c, features=c.features[:at] + (r,) + c.features[at + 1 :]) for c, r in zip(found, readings)]
     return [replace(c, score=float(np.dot(weights, c.features))) for c in found]
+
+
+def reader_readings(reader: Reader, question: str, reads: Sequence[str], base: Sequence[float],
+                    headings: Sequence[bool]) -> list[float]:
+    """The reader feature of each candidate (what it reads: `reads`): the best READER_TOP that are no
+    heading, by `base` (their score before reading), are read with the question; the rest count as read
+    no better than the worst of those. Answering and the answer fit's --reread both read this way."""
+    order = sorted(range(len(reads)), key=lambda i: -base[i])
+    top = [i for i in order if not headings[i]][:READER_TOP]
+    texts = list(dict.fromkeys(reads[i] for i in top))
+    read = dict(zip(texts, reader.score(question, texts).tolist())) if texts else {}
+    floor = min(read.values(), default=0.0)
+    return [read.get(text, floor) for text in reads]
 
 
 def reader_question(question: Question) -> str:

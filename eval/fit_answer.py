@@ -155,12 +155,11 @@ def _example(a: Assistant, set_name: str, qid: str, kind: str, question: str, hi
 
 
 def reread(examples: list[Example], reader, weights: dict[str, float] | None = None) -> list[Example]:
-    """The saved candidates with their reader feature read again by `reader`, as answer._read reads
-    them: the best READER_TOP candidates that are no heading, by the other features under `weights` (by
-    default the answer weights in use, which chose what was read when the candidates were collected unless
-    weights.json was refitted since), are read; the rest count as the worst of those. No other feature
-    depends on the reader, so a new reader, or the same one computing in another precision, is fitted on
-    in minutes instead of collecting the candidates again (about 50 min)."""
+    """The saved candidates with their reader feature read again by `reader`, as answering reads them
+    (answer.reader_readings), ranked by the other features under `weights` (by default the answer weights
+    in use, which chose what was read when the candidates were collected unless weights.json was refitted
+    since). No other feature depends on the reader, so a new reader, or the same one computing in another
+    precision, is fitted on in minutes instead of collecting the candidates again (about 50 min)."""
     at, heading = answerer.FEATURES.index("reader"), answerer.FEATURES.index("heading")
     w = weights or answerer.model().weights
     w = np.array([w[f] for f in answerer.FEATURES])
@@ -169,12 +168,8 @@ def reread(examples: list[Example], reader, weights: dict[str, float] | None = N
         features = e.features.copy()
         if len(features):
             features[:, at] = 0.0  # as the candidates stand before they are read
-            order = np.argsort(-(features @ w), kind="stable")
-            top = [i for i in order if not features[i, heading]][: answerer.READER_TOP]
-            texts = list(dict.fromkeys(e.reads[i] for i in top))
-            read = dict(zip(texts, reader.score(e.question, texts).tolist())) if texts else {}
-            floor = min(read.values(), default=0.0)
-            features[:, at] = [read.get(text, floor) for text in e.reads]
+            features[:, at] = answerer.reader_readings(reader, e.question, e.reads, (features @ w).tolist(),
+                                                       [bool(h) for h in features[:, heading]])
         out.append(replace(e, features=features))
     return out
 

@@ -154,6 +154,15 @@ def _example(a: Assistant, set_name: str, qid: str, kind: str, question: str, hi
                    [c.reads for c in found])
 
 
+def load_saved(path: Path = EXAMPLES) -> list[Example]:
+    """The candidates saved by the last collection (`--reuse` fits on them again)."""
+    if not path.exists():
+        sys.exit(f"no saved candidates at {path}: run `python -m eval.fit_answer` once to collect them")
+    return [Example(**{**d, "features": np.array(d["features"]).reshape(len(d["texts"]), -1),
+                       "right": np.array(d["right"], dtype=bool)})
+            for d in map(json.loads, path.read_text(encoding="utf-8").splitlines())]
+
+
 def reread(examples: list[Example], reader, weights: dict[str, float] | None = None) -> list[Example]:
     """The saved candidates with their reader feature read again by `reader`, as answering reads them
     (answer.reader_readings), ranked by the other features under `weights` (by default the answer weights
@@ -480,9 +489,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.reread and not args.reuse:
         p.error("--reread re-reads the saved candidates: give --reuse too")
     if args.reuse:
-        examples = [Example(**{**d, "features": np.array(d["features"]).reshape(len(d["texts"]), -1),
-                               "right": np.array(d["right"], dtype=bool)})
-                    for d in map(json.loads, EXAMPLES.read_text(encoding="utf-8").splitlines())]
+        examples = load_saved()
         if args.reread:
             from assistant.reader import Reader
 

@@ -21,7 +21,9 @@ sentence overlaps the record's evidence (or, for FanOutQA pairs, holds the gold 
    abstained), among the settings that abstain on at most 5% of the answerable questions of every set
    (until 2026-12-02: of the mean over the sets, which let one set go to 6-8%), and that answer the
    regression sets on the seed article (seed, heldout) right at least as often as the replaced weights do,
-   replaying the answerer's decisions (`decide`) on the scored candidates.
+   and every one of their questions the replaced weights get right still right (since 2026-12-05: a
+   refit had traded a right seed answer a test pins for another), replaying the answerer's decisions
+   (`decide`) on the scored candidates.
    2b. From the answerability direction the grid took (a logistic model), a coordinate search of its
    weights against the same objective, bar and floors (`refine_answerability`; since 2026-12-03).
 3. Unsure: the sureness under which a given answer is more likely wrong than right (`fit_unsure`); such
@@ -283,7 +285,24 @@ def decide(e: Example, w: np.ndarray, abstain_below: float, value_margin: float,
     return True, " ".join([e.values[best]] + [e.texts[i] for i in chosen])
 
 
-def figures(examples: list[Example], w: np.ndarray, t: dict) -> dict[str, dict]:
+def key(e: Example) -> str:
+    return f"{e.set}/{e.id}"
+
+
+def right_ones(examples: list[Example], w: np.ndarray, t: dict, sets: tuple[str, ...]) -> frozenset[str]:
+    """The questions of `sets` these weights get right (answered with every fact, or abstained on when
+    unanswerable), by key(): the ones a refit must keep right."""
+    out = set()
+    for e in examples:
+        if e.set in sets:
+            answered, text = decide(e, w, **t)
+            if (answered and e.facts_in(text)) if e.kind == "answerable" else not answered:
+                out.add(key(e))
+    return frozenset(out)
+
+
+def figures(examples: list[Example], w: np.ndarray, t: dict, keep: frozenset[str] = frozenset()) -> dict[str, dict]:
+    """Per set and "all". "lost": how many of the questions in `keep` (right_ones) are no longer right."""
     out = {}
     for name in sorted({e.set for e in examples}) + ["all"]:
         chosen = [e for e in examples if name in ("all", e.set)]
@@ -295,7 +314,9 @@ def figures(examples: list[Example], w: np.ndarray, t: dict) -> dict[str, dict]:
                      "chosen_right": _mean([e.facts_in(decide(e, w, **never)[1]) for e, _, _ in ans]),
                      "accuracy": _mean([ok and e.facts_in(text) for e, ok, text in ans]),
                      "abstained": _mean([not ok for _, ok in una]),
-                     "false_abstentions": _mean([not ok for _, ok, _ in ans])}
+                     "false_abstentions": _mean([not ok for _, ok, _ in ans]),
+                     "lost": sum(key(e) in keep and not (ok and e.facts_in(text)) for e, ok, text in ans)
+                     + sum(key(e) in keep and ok for e, ok in una)}
     return out
 
 
@@ -345,14 +366,16 @@ def logistic(x: np.ndarray, y: np.ndarray, sw: np.ndarray, steps: int = 50) -> n
 
 
 def _score(f: dict[str, dict], floors: dict[str, float] | None) -> tuple[bool, float]:
-    """(meets the bar and the floors, objective): what step 2 maximises, feasible settings first."""
+    """(meets the bar and the floors, objective): what step 2 maximises, feasible settings first. A
+    setting that loses a question the floors keep (figures' "lost") does not meet them."""
     feasible = (max(v["false_abstentions"] for k, v in f.items() if k != "all") <= MAX_FALSE_ABSTENTIONS
+                and not any(v.get("lost", 0) for v in f.values())
                 and all(f[k]["accuracy"] >= floor for k, floor in (floors or {}).items() if k in f))
     return feasible, _objective(f)
 
 
 def fit_thresholds(examples: list[Example], w: np.ndarray, floors: dict[str, float] | None = None,
-                   incumbent: dict | None = None) -> dict:
+                   incumbent: dict | None = None, keep: frozenset[str] = frozenset()) -> dict:
     """The grid search of step 2. `floors`: the least accuracy each of these sets must keep (the
     regression sets at the replaced model's figures: "the seed sets no lower than today").
     `incumbent`: the replaced model's thresholds, a setting the grid must beat (since 2026-12-03: the
@@ -361,7 +384,7 @@ def fit_thresholds(examples: list[Example], w: np.ndarray, floors: dict[str, flo
     spread = float(np.std([float(np.max(e.features @ w)) for e in examples if len(e.features)])) or 1.0
     best, best_t = (False, -1.0), {}
     if incumbent:
-        best, best_t = _score(figures(examples, w, incumbent), floors), dict(incumbent)
+        best, best_t = _score(figures(examples, w, incumbent, keep), floors), dict(incumbent)
     for vm in (0.25 * spread, 0.5 * spread, 1.0 * spread, 1e9):
         for required in (True, False):
             a = fit_answerability(examples, w, vm, required)
@@ -373,14 +396,14 @@ def fit_thresholds(examples: list[Example], w: np.ndarray, floors: dict[str, flo
                     t = {"abstain_below": float(cut), "value_margin": float(vm), "extra_margin": float(em),
                          "value_required": required, "answerability": a}
                     # the issue's bar first: answerable questions are answered; then balanced accuracy
-                    score = _score(figures(examples, w, t), floors)
+                    score = _score(figures(examples, w, t, keep), floors)
                     if score > best:
                         best, best_t = score, t
     return best_t
 
 
 def refine_answerability(examples: list[Example], w: np.ndarray, t: dict, floors: dict[str, float] | None = None,
-                         rounds: int = 4) -> tuple[dict, dict]:
+                         rounds: int = 4, keep: frozenset[str] = frozenset()) -> tuple[dict, dict]:
     """Step 2b: the logistic model of step 2 gives the direction of the answerability facts that tells a
     right answer from the rest on average, but what counts is the few percent of answerable questions
     the cut may cost. So, from it, a coordinate search: each fact's weight (not the bias, which the cut
@@ -405,6 +428,7 @@ def refine_answerability(examples: list[Example], w: np.ndarray, t: dict, floors
     right = np.array([r[3] for r in rows])
     has = np.array([r[2] is not None for r in rows])
     x = np.array([r[2] if r[2] is not None else np.zeros(len(names)) for r in rows])
+    kept = np.array([key(e) in keep for e in examples])
 
     def best(a: np.ndarray) -> tuple[tuple[bool, float], float]:
         sure = np.where(has, x @ a, -np.inf)
@@ -415,7 +439,8 @@ def refine_answerability(examples: list[Example], w: np.ndarray, t: dict, floors
             for i, name in enumerate(sets):
                 ans, una = answerable & (where == i), ~answerable & (where == i)
                 f[name] = {"unanswerable": int(una.sum()), "accuracy": _mean(list((given & right)[ans])),
-                           "abstained": _mean(list((~given)[una])), "false_abstentions": _mean(list((~given)[ans]))}
+                           "abstained": _mean(list((~given)[una])), "false_abstentions": _mean(list((~given)[ans])),
+                           "lost": int((kept & ans & ~(given & right)).sum() + (kept & una & given).sum())}
             score = _score(f, floors)
             if score > top[0]:
                 top = (score, float(cut))
@@ -518,14 +543,18 @@ def main(argv: list[str] | None = None) -> None:
     replaced_t = {"abstain_below": replaced.abstain_below, "value_margin": replaced.value_margin,
                   "extra_margin": replaced.extra_margin, "value_required": replaced.value_required,
                   "answerability": replaced.answerability}
-    before = figures(examples, np.array([replaced.weights[f] for f in answerer.FEATURES]), replaced_t)
+    replaced_w = np.array([replaced.weights[f] for f in answerer.FEATURES])
+    before = figures(examples, replaced_w, replaced_t)
     floors = {k: before[k]["accuracy"] for k in REGRESSION_SETS if k in before}
-    print(f"  floors (the replaced model's accuracy): {floors}", file=sys.stderr)
+    # and question by question: a refit that trades a right seed answer for another is no better for the
+    # user who asked the first (since 2026-12-05; tests/test_answer.py pins such answers)
+    keep = right_ones(examples, replaced_w, replaced_t, REGRESSION_SETS)
+    print(f"  floors (the replaced model's accuracy): {floors}; {len(keep)} of their questions kept right", file=sys.stderr)
     w = fit_weights(examples)
-    t = fit_thresholds(examples, w, floors, incumbent=replaced_t)
-    if not _score(figures(examples, w, t), floors)[0]:
+    t = fit_thresholds(examples, w, floors, incumbent=replaced_t, keep=keep)
+    if not _score(figures(examples, w, t, keep), floors)[0]:
         sys.exit("no setting meets the bar and the floors with the new weights: nothing written")
-    t, search = refine_answerability(examples, w, t, floors)
+    t, search = refine_answerability(examples, w, t, floors, keep=keep)
     print(f"  answerability search: objective {search['objective']}, {len(search['steps'])} moves kept", file=sys.stderr)
     fitted = figures(examples, w, t)
     for name in fitted:
@@ -546,6 +575,7 @@ def main(argv: list[str] | None = None) -> None:
         "split": "dev records only",
         "readings": readings,  # the reader's readings the weights were fitted on
         "floors": floors,  # the least accuracy the regression sets had to keep (the replaced weights')
+        "kept_right": len(keep),  # and the questions of theirs it had to keep right, each
         "weights": {f: round(float(x), 5) for f, x in zip(answerer.FEATURES, w)},
         **{k: v if isinstance(v, bool) else {n: round(x, 5) for n, x in v.items()} if isinstance(v, dict)
            else round(v, 5) for k, v in t.items()},

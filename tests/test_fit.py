@@ -65,6 +65,28 @@ def test_a_floor_keeps_a_regression_set_s_right_answers():
     assert kept["seed"]["accuracy"] == 1.0 and kept["seed"]["false_abstentions"] == 0.0
 
 
+def test_a_question_kept_right_stays_right_even_without_a_set_floor():
+    """As above, with no floor on the set's accuracy but the one poorly read seed question among those the
+    replaced weights got right (right_ones): the cut must leave it answered."""
+    seed = [-1.0, *np.linspace(1.0, 4.0, 29)]
+    examples = ([_single("seed", i, "answerable", reading) for i, reading in enumerate(seed)]
+                + [_single("other", i, "unanswerable", reading) for i, reading in enumerate(np.linspace(-3.0, 0.5, 30))]
+                + [_single("other", 100 + i, "answerable", 2.0 + i / 10) for i in range(30)])
+    w = fit_answer.fit_weights(examples)
+    never = {"abstain_below": -1e9, "value_margin": 1e9, "extra_margin": 0.0, "value_required": False,
+             "answerability": {"score": 1.0}}
+    keep = fit_answer.right_ones(examples, w, never, ("seed",))
+    assert "seed/seed0" in keep and len(keep) == 30
+    free = fit_answer.fit_thresholds(examples, w)
+    assert fit_answer.figures(examples, w, free, keep)["seed"]["lost"] == 1  # the free fit gives seed0 up
+    t = fit_answer.fit_thresholds(examples, w, keep=keep)
+    f = fit_answer.figures(examples, w, t, keep)
+    assert f["seed"]["lost"] == 0 and f["seed"]["accuracy"] == 1.0
+    refined, _ = fit_answer.refine_answerability(examples, w, t, keep=keep)
+    assert fit_answer.figures(examples, w, refined, keep)["seed"]["lost"] == 0
+    assert fit_answer.decide(examples[0], w, **refined)[0]  # seed0 itself is answered
+
+
 def test_the_unsure_cut_lies_where_given_answers_turn_more_often_wrong_than_right():
     """Answers read well are right, answers read poorly are wrong: the cut falls between them, and the
     answers under it are right less often than those above."""

@@ -29,15 +29,10 @@ from statistics import NormalDist
 import numpy as np
 
 from eval import fit_answer as fa
+from eval.train_reader import auc
 
 answerer = fa.answerer
 BAR = fa.MAX_FALSE_ABSTENTIONS
-
-
-def auc(positive: list[float], negative: list[float]) -> float:
-    """P(a positive scores above a negative), ties half."""
-    p, n = np.asarray(positive, float)[:, None], np.asarray(negative, float)[None, :]
-    return float(((p > n) + 0.5 * (p == n)).mean())
 
 
 def needed_auc(abstained: float, false_abstentions: float) -> float:
@@ -107,7 +102,7 @@ def report(name: str, examples: list[fa.Example]) -> None:
         mine = [e for e in examples if s in ("all", e.set) and len(e.features)]
         a = auc([e.features[:, reader].max() for e in mine if e.kind == "answerable" and e.right.any()],
                 [e.features[:, reader].max() for e in mine if e.kind == "unanswerable"])
-        print(f"| {s} | {a:.3f} | {pooled[s][0]:.1%} ({pooled[s][1]:.1%}) | {every[s][0]:.1%} ({every[s][1]:.1%}) |")
+        print(f"| {s} | {'–' if a is None else f'{a:.3f}'} | {pooled[s][0]:.1%} ({pooled[s][1]:.1%}) | {every[s][0]:.1%} ({every[s][1]:.1%}) |")
 
 
 def main(argv: list[str] | None = None) -> None:

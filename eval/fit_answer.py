@@ -289,16 +289,14 @@ def key(e: Example) -> str:
     return f"{e.set}/{e.id}"
 
 
+def _right(e: Example, answered: bool, text: str) -> bool:
+    """Answered with every fact, or abstained on when unanswerable."""
+    return answered and e.facts_in(text) if e.kind == "answerable" else not answered
+
+
 def right_ones(examples: list[Example], w: np.ndarray, t: dict, sets: tuple[str, ...]) -> frozenset[str]:
-    """The questions of `sets` these weights get right (answered with every fact, or abstained on when
-    unanswerable), by key(): the ones a refit must keep right."""
-    out = set()
-    for e in examples:
-        if e.set in sets:
-            answered, text = decide(e, w, **t)
-            if (answered and e.facts_in(text)) if e.kind == "answerable" else not answered:
-                out.add(key(e))
-    return frozenset(out)
+    """The questions of `sets` these weights get right (_right), by key(): the ones a refit must keep right."""
+    return frozenset(key(e) for e in examples if e.set in sets and _right(e, *decide(e, w, **t)))
 
 
 def figures(examples: list[Example], w: np.ndarray, t: dict, keep: frozenset[str] = frozenset()) -> dict[str, dict]:
@@ -315,8 +313,7 @@ def figures(examples: list[Example], w: np.ndarray, t: dict, keep: frozenset[str
                      "accuracy": _mean([ok and e.facts_in(text) for e, ok, text in ans]),
                      "abstained": _mean([not ok for _, ok in una]),
                      "false_abstentions": _mean([not ok for _, ok, _ in ans]),
-                     "lost": sum(key(e) in keep and not (ok and e.facts_in(text)) for e, ok, text in ans)
-                     + sum(key(e) in keep and ok for e, ok in una)}
+                     "lost": sum(key(e) in keep and not _right(e, ok, text) for e, ok, text in decided)}
     return out
 
 

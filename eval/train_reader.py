@@ -323,7 +323,7 @@ def figures(held: list[dict], scores: list[np.ndarray], calibrated: bool) -> dic
     out = {}
     for key, v in sorted(by.items()):
         row = {"n": len(v["top1"]), "top1": _share(v["top1"]), "unanswerable": len(v["unanswerable"]),
-               "auc": _auc(v["best"], v["unanswerable"])}
+               "auc": auc(v["best"], v["unanswerable"])}
         if calibrated:
             row |= {"answered": _share([b > 0 for b in v["best"]]),
                     "abstained": _share([u <= 0 for u in v["unanswerable"]]),
@@ -336,8 +336,9 @@ def _share(flags: list[bool]) -> float | None:
     return round(sum(flags) / len(flags), 4) if flags else None
 
 
-def _auc(positive: list[float], negative: list[float]) -> float | None:
-    """The chance that an answerable question's best score beats an unanswerable one's."""
+def auc(positive: list[float], negative: list[float]) -> float | None:
+    """The chance that an answerable question's best score beats an unanswerable one's (ties count
+    half); None when either side is empty. eval/abstention.py uses it too."""
     if not positive or not negative:
         return None
     a, b = np.array(positive)[:, None], np.array(negative)[None, :]

@@ -1,4 +1,5 @@
-"""eval/abstention.py: the figures its report rests on (AUC, the AUC a target needs, the best cut)."""
+"""eval/abstention.py: the figures its report rests on (AUC, from eval/train_reader.py; the AUC a target
+needs; the best cut)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import math
 
 import pytest
 
-from eval.abstention import Question, at_cut, auc, best_cut, needed_auc
+from eval.abstention import Question, at_cut, best_cut, needed_auc
+from eval.train_reader import auc
 
 
 def test_auc_counts_pairs_and_halves_ties():
